@@ -1,0 +1,103 @@
+//! The `Format` trait and the registry that format crates add themselves to.
+//!
+//! A format crate implements [`Format`] for a unit struct and registers it:
+//! `inventory::submit! { pypickle_core::Registration(&MyFormat) }`. Nothing else in
+//! the workspace names formats in a `match`: save, load and the command line look
+//! them up here.
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The deserializer a format hands to [`Format::decode`]'s caller.
+pub type ErasedDeserializer<'a, 'de> = &'a mut dyn erased_serde::Deserializer<'de>;
+
+/// Receives the format's deserializer and drives it (typically with `erased_serde::deserialize`).
+pub type DecodeSink<'s> =
+    dyn for<'a, 'de> FnMut(ErasedDeserializer<'a, 'de>) -> Result<(), erased_serde::Error> + 's;
+
+/// One serialization format. Object-safe: the registry holds `&'static dyn Format`.
+pub trait Format: Send + Sync {
+    /// Stable short name, ASCII, at most 16 bytes: written into envelopes and used on the command line.
+    fn name(&self) -> &'static str;
+
+    /// File extensions (without the dot, lower case) this format is usually saved under;
+    /// the first is the preferred one.
+    fn extensions(&self) -> &'static [&'static str];
+
+    /// Whether a bare file (no envelope) starts the way only this format starts.
+    /// Formats without a magic number say no; such files need an explicit format.
+    fn sniff(&self, _bytes: &[u8]) -> bool {
+        false
+    }
+
+    /// Serializes `value`, appending to `out`.
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<()>;
+
+    /// Decodes the whole of `bytes` through `sink`; trailing bytes are an error.
+    fn decode(&self, bytes: &[u8], sink: &mut DecodeSink<'_>) -> Result<()>;
+}
+
+impl dyn Format {
+    /// Serializes a typed value.
+    pub fn to_vec<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.encode(&value as &dyn erased_serde::Serialize, &mut out)?;
+        Ok(out)
+    }
+
+    /// Deserializes a typed value from the whole of `bytes`.
+    pub fn from_slice<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        let mut slot = None;
+        self.decode(bytes, &mut |de| {
+            slot = Some(erased_serde::deserialize::<T>(de)?);
+            Ok(())
+        })?;
+        slot.ok_or_else(|| Error::decode(self.name(), "the decoder produced no value"))
+    }
+}
+
+/// A format's entry in the registry.
+pub struct Registration(pub &'static dyn Format);
+
+inventory::collect!(Registration);
+
+/// Every registered format, sorted by name.
+pub fn registered() -> Vec<&'static dyn Format> {
+    let mut all: Vec<&'static dyn Format> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    all.sort_by_key(|f| f.name());
+    all.dedup_by_key(|f| f.name());
+    all
+}
+
+/// The names of every registered format, sorted.
+pub fn names() -> Vec<&'static str> {
+    registered().into_iter().map(|f| f.name()).collect()
+}
+
+/// The format called `name`, or an error listing the known ones.
+pub fn by_name(name: &str) -> Result<&'static dyn Format> {
+    registered()
+        .into_iter()
+        .find(|f| f.name() == name)
+        .ok_or_else(|| {
+            Error::new(ErrorKind::UnknownFormat {
+                name: name.to_string(),
+                known: names().join(", "),
+            })
+        })
+}
+
+/// The format usually saved under extension `ext` (compared without case), if any.
+pub fn by_extension(ext: &str) -> Option<&'static dyn Format> {
+    let ext = ext.to_ascii_lowercase();
+    registered()
+        .into_iter()
+        .find(|f| f.extensions().contains(&ext.as_str()))
+}
+
+/// The format whose magic number starts `bytes`, if any.
+pub fn sniff(bytes: &[u8]) -> Option<&'static dyn Format> {
+    registered().into_iter().find(|f| f.sniff(bytes))
+}
