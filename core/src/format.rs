@@ -6,6 +6,8 @@
 //! them up here.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::policy::Policy;
+use crate::value::Value;
 
 /// The deserializer a format hands to [`Format::decode`]'s caller.
 pub type ErasedDeserializer<'a, 'de> = &'a mut dyn erased_serde::Deserializer<'de>;
@@ -33,7 +35,25 @@ pub trait Format: Send + Sync {
     fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<()>;
 
     /// Decodes the whole of `bytes` through `sink`; trailing bytes are an error.
-    fn decode(&self, bytes: &[u8], sink: &mut DecodeSink<'_>) -> Result<()>;
+    /// Formats that can reference code (pickle) judge those references with `policy` first
+    /// and refuse with [`Error::is_unsafe`]; data-only formats ignore it.
+    fn decode(&self, bytes: &[u8], policy: &Policy, sink: &mut DecodeSink<'_>) -> Result<()>;
+
+    /// Decodes the whole of `bytes` into a Python object graph, judging it with `policy`.
+    fn decode_value(&self, _bytes: &[u8], _policy: &Policy) -> Result<Value> {
+        Err(Error::invalid(format!(
+            "the {} format cannot be loaded as a Python value yet",
+            self.name()
+        )))
+    }
+
+    /// Encodes a Python object graph.
+    fn encode_value(&self, _value: &Value, _out: &mut Vec<u8>) -> Result<()> {
+        Err(Error::invalid(format!(
+            "the {} format cannot store a Python value yet",
+            self.name()
+        )))
+    }
 }
 
 impl dyn Format {
@@ -45,9 +65,13 @@ impl dyn Format {
     }
 
     /// Deserializes a typed value from the whole of `bytes`.
-    pub fn from_slice<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+    pub fn from_slice<T: serde::de::DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+        policy: &Policy,
+    ) -> Result<T> {
         let mut slot = None;
-        self.decode(bytes, &mut |de| {
+        self.decode(bytes, policy, &mut |de| {
             slot = Some(erased_serde::deserialize::<T>(de)?);
             Ok(())
         })?;

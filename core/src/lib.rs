@@ -9,11 +9,13 @@
 pub mod envelope;
 pub mod error;
 pub mod format;
+pub mod global;
 pub mod policy;
 pub mod value;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::{Format, Registration};
 pub use inventory;
-pub use policy::Verdict;
+pub use global::{GlobalRef, Target, Usage};
+pub use policy::{Mode, Policy, Verdict};
 pub use value::Value;
