@@ -1,0 +1,1 @@
+//! CPython's `_compat_pickle` tables (placeholder).

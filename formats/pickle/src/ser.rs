@@ -1,0 +1,1 @@
+//! serde -> pickle writer (placeholder).
