@@ -18,4 +18,4 @@ pub use format::{Format, Registration};
 pub use inventory;
 pub use global::{GlobalRef, Target, Usage};
 pub use policy::{Mode, Policy, Verdict};
-pub use value::Value;
+pub use value::{CallKind, Instance, Item, Object, ObjectId, Value};

@@ -1,5 +1,295 @@
-//! The Python object graph. (Placeholder: being written; see issue 3.)
+//! The Python object graph a pickle loads into, without running anything.
+//!
+//! Objects live in an arena owned by [`Value`]; everything refers to them by [`ObjectId`].
+//! A memo read or DUP copies an id, never an object, so shared and cyclic structure is kept
+//! exactly (identity preserved) and a small file cannot expand into a huge value.
+//! Small scalars ([`Item::None`], [`Item::Bool`], [`Item::Int`], [`Item::Float`]) are stored inline.
 
-/// A Python object graph.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Value {}
+use num_bigint::BigInt;
+
+/// Index of an object in a [`Value`]'s arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub u32);
+
+impl ObjectId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A slot of the graph: an inline scalar or a reference to an arena object.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Item {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Ref(ObjectId),
+}
+
+/// How an object was made by a call, as the opcode that made it says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// REDUCE: `callable(*args)`.
+    Reduce,
+    /// NEWOBJ: `cls.__new__(cls, *args)`.
+    NewObj,
+    /// NEWOBJ_EX: `cls.__new__(cls, *args, **kwargs)`.
+    NewObjEx,
+    /// INST: `cls(*args)` with the class named inline.
+    Inst,
+    /// OBJ: `cls(*args)` with the class on the stack.
+    Obj,
+}
+
+/// An object the file makes by calling something it names, with whatever it does to it afterwards.
+/// Calls of safe data constructors are folded into plain objects instead (`builtins.set([..])` is a
+/// [`Object::Set`]); everything else stays symbolic, as here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instance {
+    pub kind: CallKind,
+    /// What is called: usually an [`Object::Global`].
+    pub callable: Item,
+    /// The positional arguments (a tuple object for every kind but odd REDUCEs).
+    pub args: Item,
+    /// NEWOBJ_EX's keyword arguments.
+    pub kwargs: Option<Item>,
+    /// BUILD states applied, in order (usually zero or one).
+    pub state: Vec<Item>,
+    /// APPEND/APPENDS applied to the object (list subclasses).
+    pub list_items: Vec<Item>,
+    /// SETITEM/SETITEMS applied to the object (dict subclasses).
+    pub dict_items: Vec<(Item, Item)>,
+    /// ADDITEMS applied to the object (set subclasses).
+    pub set_items: Vec<Item>,
+}
+
+impl Instance {
+    pub fn new(kind: CallKind, callable: Item, args: Item, kwargs: Option<Item>) -> Self {
+        Instance {
+            kind,
+            callable,
+            args,
+            kwargs,
+            state: Vec::new(),
+            list_items: Vec::new(),
+            dict_items: Vec::new(),
+            set_items: Vec::new(),
+        }
+    }
+}
+
+/// An object in the arena.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    /// An int that does not fit in an `i64`.
+    BigInt(BigInt),
+    Complex {
+        re: f64,
+        im: f64,
+    },
+    Str(String),
+    Bytes(Vec<u8>),
+    ByteArray(Vec<u8>),
+    List(Vec<Item>),
+    Tuple(Vec<Item>),
+    /// Insertion order kept; keys are any hashable items.
+    Dict(Vec<(Item, Item)>),
+    Set(Vec<Item>),
+    FrozenSet(Vec<Item>),
+    /// A module attribute the file imports (`module`/`name` as CPython resolves them).
+    Global {
+        module: String,
+        name: String,
+    },
+    /// An object of the `copyreg` extension registry (EXT1/2/4): unresolvable from the file.
+    Extension(i32),
+    /// A call result and what was applied to it (see [`Instance`]).
+    Instance(Box<Instance>),
+    /// `persistent_load(pid)`: the loader supplies the object (PyTorch storages).
+    PersistentId(Item),
+    /// Protocol 5 out-of-band buffer number `index` (NEXT_BUFFER), possibly made read-only.
+    Buffer {
+        index: u32,
+        readonly: bool,
+    },
+}
+
+impl Object {
+    /// Python's type name for this object, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Object::BigInt(_) => "int",
+            Object::Complex { .. } => "complex",
+            Object::Str(_) => "str",
+            Object::Bytes(_) => "bytes",
+            Object::ByteArray(_) => "bytearray",
+            Object::List(_) => "list",
+            Object::Tuple(_) => "tuple",
+            Object::Dict(_) => "dict",
+            Object::Set(_) => "set",
+            Object::FrozenSet(_) => "frozenset",
+            Object::Global { .. } => "global",
+            Object::Extension(_) => "extension",
+            Object::Instance(_) => "instance",
+            Object::PersistentId(_) => "persistent id",
+            Object::Buffer { .. } => "buffer",
+        }
+    }
+}
+
+/// A Python object graph: an arena of objects and the root item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Value {
+    objects: Vec<Object>,
+    root: Item,
+}
+
+impl Default for Value {
+    fn default() -> Self {
+        Value::new()
+    }
+}
+
+impl Value {
+    /// An empty graph whose root is `None`.
+    pub fn new() -> Self {
+        Value {
+            objects: Vec::new(),
+            root: Item::None,
+        }
+    }
+
+    /// A graph of one inline scalar.
+    pub fn from_item(root: Item) -> Self {
+        assert!(!matches!(root, Item::Ref(_)), "a Ref needs its arena");
+        Value {
+            objects: Vec::new(),
+            root,
+        }
+    }
+
+    /// Builds a graph from an arena and a root; fails if any reference points outside the arena.
+    pub fn from_parts(objects: Vec<Object>, root: Item) -> Result<Self, String> {
+        let value = Value { objects, root };
+        value.check_references()?;
+        Ok(value)
+    }
+
+    pub fn into_parts(self) -> (Vec<Object>, Item) {
+        (self.objects, self.root)
+    }
+
+    pub fn root(&self) -> Item {
+        self.root
+    }
+
+    pub fn set_root(&mut self, root: Item) {
+        self.root = root;
+    }
+
+    /// Adds an object to the arena.
+    pub fn push(&mut self, object: Object) -> Item {
+        let id = ObjectId(u32::try_from(self.objects.len()).expect("more than 2^32 objects"));
+        self.objects.push(object);
+        Item::Ref(id)
+    }
+
+    pub fn get(&self, id: ObjectId) -> &Object {
+        &self.objects[id.index()]
+    }
+
+    pub fn get_mut(&mut self, id: ObjectId) -> &mut Object {
+        &mut self.objects[id.index()]
+    }
+
+    /// The object an item refers to, if it is a reference.
+    pub fn object(&self, item: Item) -> Option<&Object> {
+        match item {
+            Item::Ref(id) => self.objects.get(id.index()),
+            _ => None,
+        }
+    }
+
+    pub fn objects(&self) -> &[Object] {
+        &self.objects
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The string an item refers to, if it is a `str`.
+    pub fn as_str(&self, item: Item) -> Option<&str> {
+        match self.object(item)? {
+            Object::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Every item an object holds, in order (for walks over the graph).
+    pub fn children(&self, id: ObjectId) -> Vec<Item> {
+        match self.get(id) {
+            Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => v.clone(),
+            Object::Dict(pairs) => pairs.iter().flat_map(|&(k, v)| [k, v]).collect(),
+            Object::Instance(inst) => {
+                let mut out = vec![inst.callable, inst.args];
+                out.extend(inst.kwargs);
+                out.extend(inst.state.iter().copied());
+                out.extend(inst.list_items.iter().copied());
+                out.extend(inst.dict_items.iter().flat_map(|&(k, v)| [k, v]));
+                out.extend(inst.set_items.iter().copied());
+                out
+            }
+            Object::PersistentId(pid) => vec![*pid],
+            _ => Vec::new(),
+        }
+    }
+
+    fn check_references(&self) -> Result<(), String> {
+        let n = self.objects.len();
+        let check = |item: Item| match item {
+            Item::Ref(id) if id.index() >= n => Err(format!(
+                "reference to object {} in an arena of {n}",
+                id.0
+            )),
+            _ => Ok(()),
+        };
+        check(self.root)?;
+        for i in 0..n {
+            for child in self.children(ObjectId(i as u32)) {
+                check(child)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_self_referencing_list_is_one_object() {
+        let mut v = Value::new();
+        let list = v.push(Object::List(Vec::new()));
+        let Item::Ref(id) = list else { unreachable!() };
+        if let Object::List(items) = v.get_mut(id) {
+            items.push(list);
+        }
+        v.set_root(list);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v.children(id), vec![list]);
+    }
+
+    #[test]
+    fn from_parts_refuses_dangling_references() {
+        let err = Value::from_parts(vec![Object::List(vec![Item::Ref(ObjectId(5))])], Item::None);
+        assert!(err.is_err());
+        assert!(Value::from_parts(vec![], Item::Ref(ObjectId(0))).is_err());
+    }
+}
