@@ -6,6 +6,7 @@
 //! - [`policy`]: the risk-policy engine that decides which globals a file may reference;
 //! - [`error`]: the one [`Error`] type.
 
+pub mod de;
 pub mod envelope;
 pub mod error;
 pub mod format;

@@ -8,3 +8,4 @@
 
 pub mod compat;
 pub mod ser;
+pub mod write;

@@ -1,0 +1,1 @@
+//! Value -> serde deserializer (placeholder).

@@ -1,0 +1,1 @@
+//! Value -> pickle writer (placeholder).
