@@ -45,7 +45,7 @@ def main(path):
     out.append("\n")
     out.append("/// `_compat_pickle.NAME_MAPPING` without the Windows-only entry, sorted by key.\n")
     out.append("#[rustfmt::skip]\n")
-    out.append(f"pub static NAME_MAPPING: [((&str, &str), (&str, &str)); {len(names)}] = [\n")
+    out.append(f"pub static NAME_MAPPING: [(Pair, Pair); {len(names)}] = [\n")
     for (m, n), (m2, n2) in sorted(names.items()):
         out.append(f"    (({lit(m)}, {lit(n)}), ({lit(m2)}, {lit(n2)})),\n")
     out.append("];\n")
@@ -53,7 +53,7 @@ def main(path):
     out.append("/// The NAME_MAPPING entry CPython adds only where `WindowsError` exists (Windows).\n")
     out.append("#[rustfmt::skip]\n")
     out.append(
-        f"pub static WINDOWS_NAME_MAPPING: ((&str, &str), (&str, &str)) = "
+        f"pub static WINDOWS_NAME_MAPPING: (Pair, Pair) = "
         f"(({lit(windows[0])}, {lit(windows[1])}), ({lit(windows_entry[0])}, {lit(windows_entry[1])}));\n"
     )
     out.append("\n")
