@@ -1,0 +1,127 @@
+//! The entry points: what a pickle imports ([`analyze`]), what it builds ([`load`]), and the
+//! module list `pypickle.validate_modules` should have returned ([`validate_modules`]).
+//!
+//! All three run the one machine of [`crate::machine`]; `analyze` just tells it not to keep
+//! container contents, so large payloads are skipped over, never copied.
+
+use pypickle_core::{GlobalRef, Item, Target, Value};
+
+use crate::machine::{export, Finding, Limits, Machine, Options, PickleError};
+
+/// What a pickle imports and how, without its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    /// Every global reference, in stream order.
+    pub globals: Vec<GlobalRef>,
+    pub findings: Vec<Finding>,
+    /// Why the machine stopped early, if it did; everything before it is reported.
+    pub error: Option<PickleError>,
+    /// The protocol in force at the end of each pickle run (0 when no PROTO).
+    pub protocols: Vec<u8>,
+    /// How many pickles ran to their STOP.
+    pub roots: usize,
+    /// Opcodes executed.
+    pub opcodes: u64,
+}
+
+/// A pickle's value and everything [`Analysis`] says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// The object graph of every pickle; its root is the first pickle's value (None if none).
+    pub value: Value,
+    /// The value of each pickle that ran to its STOP, as items of `value`.
+    pub roots: Vec<Item>,
+    /// The stack when the machine stopped on an error: the partial value.
+    pub partial: Vec<Item>,
+    pub globals: Vec<GlobalRef>,
+    pub findings: Vec<Finding>,
+    pub error: Option<PickleError>,
+    pub protocols: Vec<u8>,
+    pub opcodes: u64,
+}
+
+/// The globals, findings and error of a pickle (every pickle of a stacked input), with
+/// CPython's defaults (ASCII for Python 2 strs, `fix_imports` on) and the default limits.
+pub fn analyze(bytes: &[u8]) -> Analysis {
+    analyze_with(bytes, &Options::default())
+}
+
+pub fn analyze_with(bytes: &[u8], options: &Options) -> Analysis {
+    let outcome = Machine::new(bytes, options, false).run();
+    Analysis {
+        roots: outcome.roots.len(),
+        globals: outcome.globals,
+        findings: outcome.findings,
+        error: outcome.error,
+        protocols: outcome.protocols,
+        opcodes: outcome.opcodes,
+    }
+}
+
+/// The value of a pickle, as a graph, with its globals and findings.
+pub fn load(bytes: &[u8], limits: &Limits) -> Loaded {
+    load_with(
+        bytes,
+        &Options {
+            limits: limits.clone(),
+            ..Options::default()
+        },
+    )
+}
+
+pub fn load_with(bytes: &[u8], options: &Options) -> Loaded {
+    let mut outcome = Machine::new(bytes, options, true).run();
+    let nodes = std::mem::take(&mut outcome.nodes);
+    let mut roots = outcome.roots;
+    let mut partial = outcome.partial;
+    let mut error = outcome.error;
+    let value = match export(
+        nodes,
+        &outcome.globals,
+        &mut roots,
+        &mut partial,
+        options.limits.max_depth,
+    ) {
+        Ok(value) => value,
+        Err(message) => {
+            // A value nested too deeply for its consumers is not handed out at all.
+            roots.clear();
+            partial.clear();
+            error.get_or_insert(PickleError {
+                offset: 0,
+                message,
+                limit: true,
+            });
+            Value::new()
+        }
+    };
+    Loaded {
+        value,
+        roots,
+        partial,
+        globals: outcome.globals,
+        findings: outcome.findings,
+        error,
+        protocols: outcome.protocols,
+        opcodes: outcome.opcodes,
+    }
+}
+
+/// The sorted, distinct `module.name` of every named global of every pickle in `bytes`
+/// (what the Python library's `validate_modules` means to list). Never fails: a damaged
+/// stream lists what its readable prefix imports. STACK_GLOBALs with non-str operands appear
+/// as `<unresolved>.<unresolved>`, so that an allowlist built from this list refuses them;
+/// EXT codes have no name and are left out.
+pub fn validate_modules(bytes: &[u8]) -> Vec<String> {
+    let mut names: Vec<String> = analyze(bytes)
+        .globals
+        .into_iter()
+        .filter_map(|g| match g.target {
+            Target::Named { module, name } => Some(format!("{module}.{name}")),
+            Target::Extension(_) => None,
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}

@@ -1,0 +1,1 @@
+//! Disassembler (placeholder while it is written).

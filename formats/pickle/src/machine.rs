@@ -1,0 +1,1953 @@
+//! The symbolic pickle machine: CPython's unpickler with every call replaced by a record.
+//!
+//! It runs every opcode on a real stack, mark stack and memo, so whatever a pickle computes its
+//! import names from (memo, DUP, STRING opcodes, values planted earlier) is seen exactly as
+//! CPython would see it. Every global reference becomes a [`GlobalRef`] with how it is used;
+//! calls become symbolic [`Instance`]s, except calls of a few safe data constructors, which are
+//! folded into plain objects.
+//!
+//! One machine serves both entry points: `analyze` runs it with `build = false` (only what name
+//! resolution, usage and findings need: strs, tuples, globals and the kind of every object;
+//! payloads are never copied), `load` with `build = true` (every container filled, then exported
+//! as a [`Value`]).
+//!
+//! Where CPython would stop with an error the machine stops too, except where the outcome
+//! depends on the loader (memo misses, STACK_GLOBAL operands that may not be str, undecodable
+//! Python 2 strs, out-of-band data) or where the pure-Python unpickler reads on (frames): those
+//! become [`Finding`]s and the machine carries on, so that nothing a loader could reach is
+//! hidden from the caller.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+
+use num_bigint::BigInt;
+use pypickle_core::{CallKind, GlobalRef, Instance, Item, Object, ObjectId, Target, Usage, Value};
+
+use crate::opcodes::Op;
+use crate::reader::{Arg, Instruction, ReadErrorKind, Reader};
+
+/// Bounds on what a pickle may make the machine do. Exceeding one stops the machine with an
+/// error naming the limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// How deeply built values may nest (a list in a list is depth 2).
+    pub max_depth: usize,
+    /// Memo entries (distinct indices) per pickle.
+    pub max_memo: usize,
+    /// Opcodes executed over all the pickles of the input.
+    pub max_opcodes: u64,
+    /// Total size of built values: payload bytes plus one per object and per container slot.
+    /// Shared references (GET, DUP) count once, so this grows with the input, never faster.
+    pub max_value_size: u64,
+    /// Stack entries plus open marks.
+    pub max_stack: usize,
+    /// Findings kept; later ones are counted, not kept.
+    pub max_findings: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 10_000,
+            max_memo: 1 << 24,
+            max_opcodes: 1 << 34,
+            max_value_size: 1 << 32,
+            max_stack: 1 << 24,
+            max_findings: 1000,
+        }
+    }
+}
+
+/// How Python 2 `str` objects (STRING, BINSTRING, SHORT_BINSTRING) are decoded: the
+/// `encoding` argument of `pickle.load`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encoding {
+    /// CPython's default: non-ASCII bytes make `pickle.load` fail. The machine reports that
+    /// ([`FindingKind::UndecodableString`]) and reads them as Latin-1, as a loader told
+    /// `encoding='latin1'` (numpy's advice for Python 2 files) would.
+    #[default]
+    Ascii,
+    Latin1,
+    /// Undecodable bytes are reported and read as Latin-1, as for ASCII.
+    Utf8,
+    /// `encoding='bytes'`: Python 2 strs stay bytes.
+    Bytes,
+}
+
+/// How to run the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub limits: Limits,
+    pub encoding: Encoding,
+    /// Apply CPython's `fix_imports` remapping of Python 2 names under protocols 0-2
+    /// (CPython's default: on).
+    pub fix_imports: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            encoding: Encoding::default(),
+            fix_imports: true,
+        }
+    }
+}
+
+/// What a [`Finding`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// A FRAME whose length disagrees with where the opcodes in it end, or that runs past the
+    /// end of the data (CPython's C unpickler fails there; the Python one reads on).
+    FrameMismatch,
+    /// PROTO that is not the first opcode of its pickle.
+    ProtoNotFirst,
+    /// A second PROTO in one pickle.
+    ProtoRepeated,
+    /// An opcode newer than the protocol the pickle declared (no pickler writes one).
+    OpcodeAboveProtocol,
+    /// GET of an empty memo slot (CPython fails here). A None placeholder is pushed.
+    MemoMiss,
+    /// STACK_GLOBAL whose two operands are not both str: the reference is recorded with the
+    /// unresolvable target `<unresolved>.<unresolved>`.
+    UnresolvedGlobal,
+    /// BUILD giving state to an imported object: planting attributes on a function, class or
+    /// module (a published scanner bypass).
+    StateOnGlobal,
+    /// BUILD on something no call made (a list, a str, ...).
+    StateOnOther,
+    /// APPEND(S), SETITEM(S) or ADDITEMS on an imported object: calls its methods.
+    ItemsOnGlobal,
+    /// APPEND(S), SETITEM(S), ADDITEMS or READONLY_BUFFER on an object without that method
+    /// (CPython fails here).
+    ItemsOnOther,
+    /// A Python 2 str the encoding cannot decode (CPython fails here under its default
+    /// encoding); read as Latin-1.
+    UndecodableString,
+    /// A str holding lone surrogates (CPython allows them), replaced by U+FFFD.
+    LoneSurrogates,
+    /// Another pickle after a STOP: each adds a root (`pickle.load` called again reads it).
+    StackedPickle,
+    /// Bytes after a STOP that do not form a complete pickle.
+    TrailingData,
+    /// STOP with more than one value on the stack or with marks open (CPython ignores them).
+    LeftoverStack,
+    /// Findings beyond [`Limits::max_findings`] were dropped.
+    TooManyFindings,
+}
+
+/// Something suspicious or invalid the machine saw and went past.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Offset of the opcode concerned.
+    pub offset: u64,
+    /// Which pickle of a stacked input.
+    pub pickle: usize,
+    pub kind: FindingKind,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at offset {}: {}", self.offset, self.message)
+    }
+}
+
+/// Why the machine stopped before the end of the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PickleError {
+    /// Offset of the opcode at fault (or of the end of the data for a missing STOP).
+    pub offset: u64,
+    pub message: String,
+    /// True when a [`Limits`] bound was exceeded (the input may be valid).
+    pub limit: bool,
+}
+
+impl fmt::Display for PickleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at offset {}: {}", self.offset, self.message)
+    }
+}
+
+impl std::error::Error for PickleError {}
+
+/// Everything a run produced, before the value is exported.
+pub(crate) struct Outcome<'a> {
+    pub globals: Vec<GlobalRef>,
+    pub findings: Vec<Finding>,
+    pub error: Option<PickleError>,
+    pub roots: Vec<Item>,
+    /// The stack when the machine stopped on an error.
+    pub partial: Vec<Item>,
+    pub protocols: Vec<u8>,
+    pub opcodes: u64,
+    pub(crate) nodes: Vec<Node<'a>>,
+}
+
+/// An object of the machine's arena. Mirrors [`Object`] but borrows payloads from the input
+/// and defers conversions until a value is exported.
+#[derive(Debug)]
+pub(crate) enum Node<'a> {
+    BigInt(Box<BigInt>),
+    /// LONG1/LONG4 bytes, converted on export.
+    Long(&'a [u8]),
+    Complex(f64, f64),
+    Str(Cow<'a, str>),
+    Bytes(Cow<'a, [u8]>),
+    ByteArray(Cow<'a, [u8]>),
+    List(Vec<Item>),
+    Tuple(Vec<Item>),
+    Dict(Vec<(Item, Item)>),
+    Set(Vec<Item>),
+    FrozenSet(Vec<Item>),
+    /// An imported object: index of its [`GlobalRef`].
+    Global(u32),
+    Instance(Box<Instance>),
+    PersistentId(Item),
+    Buffer {
+        index: u32,
+        readonly: bool,
+    },
+}
+
+impl Node<'_> {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Node::BigInt(_) | Node::Long(_) => "int",
+            Node::Complex(..) => "complex",
+            Node::Str(_) => "str",
+            Node::Bytes(_) => "bytes",
+            Node::ByteArray(_) => "bytearray",
+            Node::List(_) => "list",
+            Node::Tuple(_) => "tuple",
+            Node::Dict(_) => "dict",
+            Node::Set(_) => "set",
+            Node::FrozenSet(_) => "frozenset",
+            Node::Global(_) => "global",
+            Node::Instance(_) => "instance",
+            Node::PersistentId(_) => "persistent id",
+            Node::Buffer { .. } => "buffer",
+        }
+    }
+
+    /// The `k`-th item this node holds, in [`Value::children`] order.
+    fn child(&self, k: usize) -> Option<Item> {
+        match self {
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(k).copied(),
+            Node::Dict(pairs) => {
+                pairs
+                    .get(k / 2)
+                    .map(|&(key, value)| if k.is_multiple_of(2) { key } else { value })
+            }
+            Node::PersistentId(pid) => (k == 0).then_some(*pid),
+            Node::Instance(inst) => instance_child(inst, k),
+            _ => None,
+        }
+    }
+}
+
+fn instance_child(inst: &Instance, mut k: usize) -> Option<Item> {
+    let heads = [Some(inst.callable), Some(inst.args), inst.kwargs];
+    for head in heads.into_iter().flatten() {
+        if k == 0 {
+            return Some(head);
+        }
+        k -= 1;
+    }
+    for list in [&inst.state, &inst.list_items] {
+        if k < list.len() {
+            return Some(list[k]);
+        }
+        k -= list.len();
+    }
+    if k < 2 * inst.dict_items.len() {
+        let (key, value) = inst.dict_items[k / 2];
+        return Some(if k.is_multiple_of(2) { key } else { value });
+    }
+    k -= 2 * inst.dict_items.len();
+    inst.set_items.get(k).copied()
+}
+
+/// The target of a STACK_GLOBAL whose operands are not both str.
+pub const UNRESOLVED: &str = "<unresolved>";
+
+/// A hashable view of a dict key or set element, for Python's equality: numbers equal across
+/// bool/int/float, str and bytes by content, everything else by identity.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'n> {
+    None,
+    Int(i64),
+    Float(u64),
+    Str(&'n str),
+    Bytes(&'n [u8]),
+    Id(u32),
+}
+
+fn key_of<'n>(nodes: &'n [Node<'_>], item: Item) -> Option<Key<'n>> {
+    Some(match item {
+        Item::None => Key::None,
+        Item::Bool(b) => Key::Int(b as i64),
+        Item::Int(i) => Key::Int(i),
+        Item::Float(f) => {
+            if f.is_nan() {
+                return None; // NaN equals nothing (not even itself, as Python keys go).
+            }
+            if f.fract() == 0.0 && f.abs() < 9.2e18 {
+                Key::Int(f as i64)
+            } else {
+                Key::Float(f.to_bits())
+            }
+        }
+        Item::Ref(id) => match nodes.get(id.index()) {
+            Some(Node::Str(s)) => Key::Str(s),
+            Some(Node::Bytes(b)) => Key::Bytes(b),
+            _ => Key::Id(id.0),
+        },
+    })
+}
+
+/// Below this many entries a dict or set is searched linearly; above, through a hash index.
+const INDEX_FROM: usize = 16;
+
+struct Memo {
+    /// Indices written in order (the usual case) live here...
+    dense: Vec<Option<Item>>,
+    /// ...others here, so that a huge index never allocates.
+    sparse: HashMap<u64, Item>,
+    /// Entries filled: MEMOIZE's next index.
+    len: usize,
+}
+
+impl Memo {
+    fn new() -> Self {
+        Memo {
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+            len: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.dense.clear();
+        self.sparse.clear();
+        self.len = 0;
+    }
+
+    #[inline]
+    fn get(&self, index: i64) -> Option<Item> {
+        let i = u64::try_from(index).ok()?;
+        match self.dense.get(i as usize) {
+            Some(slot) => *slot,
+            None => self.sparse.get(&i).copied(),
+        }
+    }
+
+    /// Stores `item`; false when that would exceed `max` entries.
+    #[inline]
+    fn put(&mut self, index: u64, item: Item, max: usize) -> bool {
+        let dense_len = self.dense.len() as u64;
+        if index < dense_len {
+            let slot = &mut self.dense[index as usize];
+            if slot.is_none() {
+                if self.len >= max {
+                    return false;
+                }
+                self.len += 1;
+            }
+            *slot = Some(item);
+            return true;
+        }
+        // Grow the dense part only by a little at a time: a PUT of 4 billion must not
+        // allocate 4 billion slots.
+        if index < dense_len + 64 && self.sparse.is_empty() {
+            if self.len >= max {
+                return false;
+            }
+            self.dense.resize(index as usize, None);
+            self.dense.push(Some(item));
+            self.len += 1;
+            return true;
+        }
+        if self.sparse.insert(index, item).is_none() {
+            if self.len >= max {
+                self.sparse.remove(&index);
+                return false;
+            }
+            self.len += 1;
+        }
+        true
+    }
+}
+
+/// What an opcode did to the run.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+type Step = Result<Flow, PickleError>;
+
+pub(crate) struct Machine<'a, 'o> {
+    data: &'a [u8],
+    options: &'o Options,
+    /// Whether lists, dicts and sets keep their items and payloads are exported.
+    build: bool,
+
+    nodes: Vec<Node<'a>>,
+    /// Nesting depth of each node as built (1 for an empty container).
+    depths: Vec<u32>,
+    /// Hash indexes of large dicts and sets, by node.
+    indexes: HashMap<u32, hashbrown::HashTable<u32>>,
+    hasher: hashbrown::DefaultHashBuilder,
+
+    stack: Vec<Item>,
+    marks: Vec<usize>,
+    memo: Memo,
+
+    globals: Vec<GlobalRef>,
+    findings: Vec<Finding>,
+    findings_dropped: u64,
+    roots: Vec<Item>,
+    protocols: Vec<u8>,
+    opcodes: u64,
+    value_size: u64,
+
+    // The pickle being run.
+    pickle: usize,
+    proto: u8,
+    proto_seen: bool,
+    ops_in_pickle: u64,
+    reported_above_proto: bool,
+    buffers: u32,
+    frame_end: Option<u64>,
+    /// Offset of the opcode being run.
+    at: u64,
+}
+
+impl<'a, 'o> Machine<'a, 'o> {
+    pub(crate) fn new(data: &'a [u8], options: &'o Options, build: bool) -> Self {
+        Machine {
+            data,
+            options,
+            build,
+            nodes: Vec::new(),
+            depths: Vec::new(),
+            indexes: HashMap::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: Memo::new(),
+            globals: Vec::new(),
+            findings: Vec::new(),
+            findings_dropped: 0,
+            roots: Vec::new(),
+            protocols: Vec::new(),
+            opcodes: 0,
+            value_size: 0,
+            pickle: 0,
+            proto: 0,
+            proto_seen: false,
+            ops_in_pickle: 0,
+            reported_above_proto: false,
+            buffers: 0,
+            frame_end: None,
+            at: 0,
+        }
+    }
+
+    /// Runs every pickle of the input.
+    pub(crate) fn run(mut self) -> Outcome<'a> {
+        let mut reader = Reader::new(self.data);
+        let mut error = None;
+        loop {
+            let start = reader.position() as u64;
+            let result = self.run_pickle(&mut reader);
+            self.protocols.push(self.proto);
+            match result {
+                Ok(()) if self.pickle > 0 => self.find_at(
+                    start,
+                    FindingKind::StackedPickle,
+                    format!(
+                        "pickle number {} follows a STOP: pickle.load called again runs it",
+                        self.pickle + 1
+                    ),
+                ),
+                Ok(()) => {}
+                Err(e) if self.pickle > 0 && !e.limit => {
+                    // `pickle.load` reads the first pickle only; what follows is reported, and
+                    // what it imported before failing stays recorded.
+                    self.find_at(
+                        start,
+                        FindingKind::TrailingData,
+                        format!(
+                            "the {} bytes after the last STOP are not a complete pickle ({e})",
+                            self.data.len() as u64 - start
+                        ),
+                    );
+                    break;
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+            if reader.at_end() {
+                break;
+            }
+            self.pickle += 1;
+        }
+        if self.findings_dropped > 0 {
+            let dropped = self.findings_dropped;
+            self.findings.push(Finding {
+                offset: 0,
+                pickle: 0,
+                kind: FindingKind::TooManyFindings,
+                message: format!("{dropped} more findings were not kept"),
+            });
+        }
+        let partial = if error.is_some() {
+            std::mem::take(&mut self.stack)
+        } else {
+            Vec::new()
+        };
+        Outcome {
+            globals: self.globals,
+            findings: self.findings,
+            error,
+            roots: self.roots,
+            partial,
+            protocols: self.protocols,
+            opcodes: self.opcodes,
+            nodes: self.nodes,
+        }
+    }
+
+    /// Runs one pickle, to its STOP. On an error the stack is left as it was.
+    fn run_pickle(&mut self, reader: &mut Reader<'a>) -> Result<(), PickleError> {
+        // Fresh stack, marks and memo, as `pickle.load` called again.
+        self.stack.clear();
+        self.marks.clear();
+        self.memo.clear();
+        self.proto = 0;
+        self.proto_seen = false;
+        self.ops_in_pickle = 0;
+        self.reported_above_proto = false;
+        self.buffers = 0;
+        self.frame_end = None;
+        loop {
+            let ins = match reader.read() {
+                Ok(Some(ins)) => ins,
+                Ok(None) => {
+                    return Err(self.fail_at(
+                        self.data.len() as u64,
+                        "ran out of input before STOP".to_string(),
+                    ))
+                }
+                Err(e) => {
+                    let message = match e.kind {
+                        ReadErrorKind::Truncated if e.op.is_none() => {
+                            "ran out of input before STOP".to_string()
+                        }
+                        _ => e.to_string(),
+                    };
+                    return Err(self.fail_at(e.offset, message));
+                }
+            };
+            self.opcodes += 1;
+            if self.opcodes > self.options.limits.max_opcodes {
+                return Err(self.limit(
+                    ins.offset,
+                    format!("more than {} opcodes", self.options.limits.max_opcodes),
+                ));
+            }
+            self.at = ins.offset;
+            self.check_frame(&ins);
+            if self.proto_seen
+                && !self.reported_above_proto
+                && ins.op.proto() > self.proto
+                && ins.op != Op::Frame
+            {
+                self.reported_above_proto = true;
+                self.find(
+                    FindingKind::OpcodeAboveProtocol,
+                    format!(
+                        "{} is a protocol {} opcode in a pickle that declared protocol {}",
+                        ins.op,
+                        ins.op.proto(),
+                        self.proto
+                    ),
+                );
+            }
+            self.ops_in_pickle += 1;
+            if let Flow::Stop = self.step(ins)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn check_frame(&mut self, ins: &Instruction<'a>) {
+        if let Some(end) = self.frame_end {
+            if ins.offset == end {
+                self.frame_end = None;
+            } else if ins.offset < end && ins.end > end {
+                self.frame_end = None;
+                self.find(
+                    FindingKind::FrameMismatch,
+                    format!("{} crosses the end of its frame at offset {end}", ins.op),
+                );
+            } else if ins.offset < end && ins.op == Op::Frame {
+                self.frame_end = None;
+                self.find(
+                    FindingKind::FrameMismatch,
+                    format!("a FRAME starts before the end of the current frame at offset {end}"),
+                );
+            } else if ins.offset < end && ins.op == Op::Stop && ins.end != end {
+                self.frame_end = None;
+                self.find(
+                    FindingKind::FrameMismatch,
+                    format!(
+                        "STOP ends the pickle {} bytes before the end of its frame",
+                        end - ins.end
+                    ),
+                );
+            }
+        }
+    }
+
+    // ---- findings and errors ----
+
+    fn find(&mut self, kind: FindingKind, message: String) {
+        self.find_at(self.at, kind, message);
+    }
+
+    fn find_at(&mut self, offset: u64, kind: FindingKind, message: String) {
+        if self.findings.len() >= self.options.limits.max_findings {
+            self.findings_dropped += 1;
+            return;
+        }
+        self.findings.push(Finding {
+            offset,
+            pickle: self.pickle,
+            kind,
+            message,
+        });
+    }
+
+    fn fail_at(&self, offset: u64, message: String) -> PickleError {
+        PickleError {
+            offset,
+            message,
+            limit: false,
+        }
+    }
+
+    fn fail(&self, message: impl Into<String>) -> PickleError {
+        self.fail_at(self.at, message.into())
+    }
+
+    fn limit(&self, offset: u64, what: String) -> PickleError {
+        PickleError {
+            offset,
+            message: format!("limit exceeded: {what}"),
+            limit: true,
+        }
+    }
+
+    /// CPython's `Pdata_stack_underflow`.
+    fn underflow(&self) -> PickleError {
+        self.fail(if self.marks.is_empty() {
+            "unpickling stack underflow"
+        } else {
+            "unexpected MARK found"
+        })
+    }
+
+    // ---- stack ----
+
+    /// Index of the topmost mark (CPython's fence): nothing below it can be popped.
+    #[inline]
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn push(&mut self, item: Item) -> Result<(), PickleError> {
+        if self.stack.len() + self.marks.len() >= self.options.limits.max_stack {
+            return Err(self.limit(
+                self.at,
+                format!("more than {} stack entries", self.options.limits.max_stack),
+            ));
+        }
+        self.stack.push(item);
+        Ok(())
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Result<Item, PickleError> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        Ok(self.stack.pop().expect("above the fence"))
+    }
+
+    #[inline]
+    fn top(&self) -> Result<Item, PickleError> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        Ok(*self.stack.last().expect("above the fence"))
+    }
+
+    /// Pops the topmost mark (CPython's `marker`) and returns the stack length it recorded.
+    #[inline]
+    fn marker(&mut self) -> Result<usize, PickleError> {
+        self.marks
+            .pop()
+            .ok_or_else(|| self.fail("could not find MARK"))
+    }
+
+    // ---- arena ----
+
+    #[inline]
+    fn node(&self, item: Item) -> Option<&Node<'a>> {
+        match item {
+            Item::Ref(id) => self.nodes.get(id.index()),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn depth(&self, item: Item) -> u32 {
+        match item {
+            Item::Ref(id) => self.depths.get(id.index()).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Adds a node holding `children` (for its depth) and `payload` bytes.
+    #[inline]
+    fn new_node(
+        &mut self,
+        node: Node<'a>,
+        depth: u32,
+        payload: usize,
+    ) -> Result<Item, PickleError> {
+        if self.nodes.len() >= u32::MAX as usize - 1 {
+            return Err(self.limit(self.at, "more than 2^32 objects".into()));
+        }
+        self.grow(1 + payload as u64)?;
+        self.check_depth(depth)?;
+        let id = ObjectId(self.nodes.len() as u32);
+        self.nodes.push(node);
+        self.depths.push(depth);
+        Ok(Item::Ref(id))
+    }
+
+    #[inline]
+    fn grow(&mut self, size: u64) -> Result<(), PickleError> {
+        self.value_size += size;
+        if self.value_size > self.options.limits.max_value_size {
+            return Err(self.limit(
+                self.at,
+                format!(
+                    "built values larger than {} (payload bytes plus objects and slots)",
+                    self.options.limits.max_value_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn check_depth(&self, depth: u32) -> Result<(), PickleError> {
+        if depth as usize > self.options.limits.max_depth {
+            return Err(self.limit(
+                self.at,
+                format!(
+                    "values nested more than {} deep",
+                    self.options.limits.max_depth
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Depth of a container holding `items`.
+    fn depth_of(&self, items: impl IntoIterator<Item = Item>) -> u32 {
+        1 + items.into_iter().map(|i| self.depth(i)).max().unwrap_or(0)
+    }
+
+    /// Records that `container` now also holds `child`.
+    #[inline]
+    fn deepen(&mut self, container: ObjectId, child: Item) -> Result<(), PickleError> {
+        let d = self.depth(child) + 1;
+        let slot = &mut self.depths[container.index()];
+        if d > *slot {
+            *slot = d;
+            self.check_depth(d)?;
+        }
+        Ok(())
+    }
+
+    fn str_node(&mut self, text: Cow<'a, str>) -> Result<Item, PickleError> {
+        let len = text.len();
+        self.new_node(Node::Str(text), 0, len)
+    }
+
+    fn tuple(&mut self, items: Vec<Item>) -> Result<Item, PickleError> {
+        let depth = self.depth_of(items.iter().copied());
+        let n = items.len();
+        self.new_node(Node::Tuple(items), depth, n)
+    }
+
+    /// Pops the items from `start` (CPython's `Pdata_poptuple`).
+    fn pop_from(&mut self, start: usize) -> Result<Vec<Item>, PickleError> {
+        if start < self.fence() || start > self.stack.len() {
+            return Err(self.underflow());
+        }
+        Ok(self.stack.split_off(start))
+    }
+
+    // ---- globals ----
+
+    /// Records a reference to `module.name` as CPython's `find_class` resolves it.
+    fn import(&mut self, op: Op, module: &str, name: &str) -> Result<Item, PickleError> {
+        let (module, name) = if self.proto < 3 && self.options.fix_imports {
+            let (m, n) = crate::compat::fix_imports(module, name);
+            (m.into_owned(), n.into_owned())
+        } else {
+            (module.to_owned(), name.to_owned())
+        };
+        self.record(op, Target::Named { module, name })
+    }
+
+    fn record(&mut self, op: Op, target: Target) -> Result<Item, PickleError> {
+        let index = self.globals.len() as u32;
+        self.globals.push(GlobalRef {
+            target,
+            offset: self.at,
+            opcode: op.name(),
+            protocol: self.proto,
+            pickle: self.pickle,
+            usage: Usage::default(),
+            member: None,
+        });
+        self.new_node(Node::Global(index), 0, 0)
+    }
+
+    /// The [`GlobalRef`] an item is, if it is an imported object.
+    fn global_of(&self, item: Item) -> Option<usize> {
+        match self.node(item) {
+            Some(Node::Global(g)) => Some(*g as usize),
+            _ => None,
+        }
+    }
+
+    fn named(&self, item: Item) -> Option<(&str, &str)> {
+        match &self.globals[self.global_of(item)?].target {
+            Target::Named { module, name } => Some((module, name)),
+            Target::Extension(_) => None,
+        }
+    }
+
+    fn mark_called(&mut self, callable: Item) {
+        if let Some(g) = self.global_of(callable) {
+            self.globals[g].usage.called = true;
+        }
+    }
+
+    fn describe(&self, item: Item) -> String {
+        match item {
+            Item::None => "None".into(),
+            Item::Bool(_) => "a bool".into(),
+            Item::Int(_) => "an int".into(),
+            Item::Float(_) => "a float".into(),
+            Item::Ref(_) => match self.node(item) {
+                Some(Node::Global(g)) => {
+                    format!("the imported {}", self.globals[*g as usize].target)
+                }
+                Some(n) => format!("a {}", n.type_name()),
+                None => "nothing".into(),
+            },
+        }
+    }
+
+    // ---- one opcode ----
+
+    fn step(&mut self, ins: Instruction<'a>) -> Step {
+        let op = ins.op;
+        match op {
+            Op::Int | Op::BinInt | Op::BinInt1 | Op::BinInt2 | Op::Long | Op::Long1 | Op::Long4 => {
+                let item = match ins.arg {
+                    Arg::Int(v) => Item::Int(v),
+                    Arg::Bool(b) => Item::Bool(b),
+                    Arg::BigInt(b) => self.new_node(Node::BigInt(b), 0, 0)?,
+                    Arg::Long(bytes) => self.new_node(Node::Long(bytes), 0, bytes.len())?,
+                    _ => return Err(self.bad_arg(op)),
+                };
+                self.push(item)?;
+            }
+            Op::Float | Op::BinFloat => {
+                let Arg::Float(f) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                self.push(Item::Float(f))?;
+            }
+            Op::None => self.push(Item::None)?,
+            Op::NewTrue => self.push(Item::Bool(true))?,
+            Op::NewFalse => self.push(Item::Bool(false))?,
+            Op::String | Op::BinString | Op::ShortBinString => {
+                let Arg::String(bytes) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let item = self.python2_str(op, bytes)?;
+                self.push(item)?;
+            }
+            Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8 | Op::ByteArray8 => {
+                let Arg::Bytes(bytes) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let node = if op == Op::ByteArray8 {
+                    Node::ByteArray(Cow::Borrowed(bytes))
+                } else {
+                    Node::Bytes(Cow::Borrowed(bytes))
+                };
+                let item = self.new_node(node, 0, bytes.len())?;
+                self.push(item)?;
+            }
+            Op::Unicode | Op::ShortBinUnicode | Op::BinUnicode | Op::BinUnicode8 => {
+                let Arg::Str { text, lossy } = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                if lossy {
+                    self.find(
+                        FindingKind::LoneSurrogates,
+                        format!("{op} holds lone surrogates (replaced by U+FFFD)"),
+                    );
+                }
+                let item = self.str_node(text)?;
+                self.push(item)?;
+            }
+            Op::NextBuffer => {
+                let index = self.buffers;
+                self.buffers = self.buffers.saturating_add(1);
+                let item = self.new_node(
+                    Node::Buffer {
+                        index,
+                        readonly: false,
+                    },
+                    0,
+                    0,
+                )?;
+                self.push(item)?;
+            }
+            Op::ReadonlyBuffer => {
+                let top = self.top()?;
+                match top {
+                    Item::Ref(id) => match &mut self.nodes[id.index()] {
+                        Node::Buffer { readonly, .. } => *readonly = true,
+                        // memoryview(bytes) is read-only already; the rest is unknown or a
+                        // bytearray (which CPython wraps in a read-only view).
+                        Node::Bytes(_) | Node::ByteArray(_) | Node::Instance(_) => {}
+                        _ => self.items_on_other(op, top),
+                    },
+                    _ => self.items_on_other(op, top),
+                }
+            }
+            Op::EmptyList => {
+                let item = self.new_node(Node::List(Vec::new()), 1, 0)?;
+                self.push(item)?;
+            }
+            Op::EmptyTuple => {
+                let item = self.tuple(Vec::new())?;
+                self.push(item)?;
+            }
+            Op::EmptyDict => {
+                let item = self.new_node(Node::Dict(Vec::new()), 1, 0)?;
+                self.push(item)?;
+            }
+            Op::EmptySet => {
+                let item = self.new_node(Node::Set(Vec::new()), 1, 0)?;
+                self.push(item)?;
+            }
+            Op::Tuple1 | Op::Tuple2 | Op::Tuple3 => {
+                let n = (op as u8 - Op::Tuple1 as u8 + 1) as usize;
+                if self.stack.len() < n {
+                    return Err(self.underflow());
+                }
+                let items = self.pop_from(self.stack.len() - n)?;
+                let item = self.tuple(items)?;
+                self.push(item)?;
+            }
+            Op::Tuple => {
+                let start = self.marker()?;
+                let items = self.pop_from(start)?;
+                let item = self.tuple(items)?;
+                self.push(item)?;
+            }
+            Op::List => {
+                let start = self.marker()?;
+                let items = self.pop_from(start)?;
+                let depth = self.depth_of(items.iter().copied());
+                let n = items.len();
+                let items = if self.build { items } else { Vec::new() };
+                let item = self.new_node(Node::List(items), depth, n)?;
+                self.push(item)?;
+            }
+            Op::FrozenSet => {
+                let start = self.marker()?;
+                let items = self.pop_from(start)?;
+                let item = self.new_set(items, true)?;
+                self.push(item)?;
+            }
+            Op::Dict => {
+                let start = self.marker()?;
+                if !(self.stack.len() - start.min(self.stack.len())).is_multiple_of(2) {
+                    return Err(self.fail("odd number of items for DICT"));
+                }
+                let items = self.pop_from(start)?;
+                self.grow(items.len() as u64)?;
+                let item = self.new_node(Node::Dict(Vec::new()), 1, 0)?;
+                let Item::Ref(id) = item else { unreachable!() };
+                for pair in items.chunks_exact(2) {
+                    self.dict_set(id, pair[0], pair[1])?;
+                }
+                self.push(item)?;
+            }
+            Op::Append => {
+                if self.stack.len() <= self.fence() + 1 {
+                    return Err(self.underflow());
+                }
+                self.extend(op, self.stack.len() - 1)?;
+            }
+            Op::Appends => {
+                let start = self.marker()?;
+                self.extend(op, start)?;
+            }
+            Op::SetItem => {
+                if self.stack.len() < 2 {
+                    return Err(self.underflow());
+                }
+                self.set_items(op, self.stack.len() - 2)?;
+            }
+            Op::SetItems => {
+                let start = self.marker()?;
+                self.set_items(op, start)?;
+            }
+            Op::AddItems => {
+                let start = self.marker()?;
+                self.add_items(op, start)?;
+            }
+            Op::Pop => {
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.marks.pop();
+                } else {
+                    self.pop()?;
+                }
+            }
+            Op::Dup => {
+                let top = self.top()?;
+                self.push(top)?;
+            }
+            Op::Mark => {
+                if self.stack.len() + self.marks.len() >= self.options.limits.max_stack {
+                    return Err(self.limit(
+                        self.at,
+                        format!("more than {} stack entries", self.options.limits.max_stack),
+                    ));
+                }
+                self.marks.push(self.stack.len());
+            }
+            Op::PopMark => {
+                let start = self.marker()?;
+                self.stack.truncate(start);
+            }
+            Op::Get | Op::BinGet | Op::LongBinGet => {
+                let Arg::Int(index) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let item = match self.memo.get(index) {
+                    Some(item) => item,
+                    None => {
+                        self.find(
+                            FindingKind::MemoMiss,
+                            format!("{op} {index}: the memo has nothing there (CPython fails here); pushed None"),
+                        );
+                        Item::None
+                    }
+                };
+                self.push(item)?;
+            }
+            Op::Put | Op::BinPut | Op::LongBinPut | Op::Memoize => {
+                let top = self.top()?;
+                let index = match (op, ins.arg) {
+                    (Op::Memoize, _) => self.memo.len as u64,
+                    (_, Arg::Int(i)) if i >= 0 => i as u64,
+                    _ => return Err(self.bad_arg(op)),
+                };
+                if !self.memo.put(index, top, self.options.limits.max_memo) {
+                    return Err(self.limit(
+                        self.at,
+                        format!("more than {} memo entries", self.options.limits.max_memo),
+                    ));
+                }
+            }
+            Op::Ext1 | Op::Ext2 | Op::Ext4 => {
+                let Arg::Int(code) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let item = self.record(op, Target::Extension(code as i32))?;
+                self.push(item)?;
+            }
+            Op::Global => {
+                let Arg::Global { module, name } = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let item = self.import(op, module, name)?;
+                self.push(item)?;
+            }
+            Op::StackGlobal => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let item = match (self.node(module), self.node(name)) {
+                    (Some(Node::Str(m)), Some(Node::Str(n))) => {
+                        let (m, n) = (m.clone(), n.clone());
+                        self.import(op, &m, &n)?
+                    }
+                    _ => {
+                        let message = format!(
+                            "STACK_GLOBAL of {} and {}: CPython imports only str names, the target is unresolved",
+                            self.describe(module),
+                            self.describe(name)
+                        );
+                        self.find(FindingKind::UnresolvedGlobal, message);
+                        self.record(
+                            op,
+                            Target::Named {
+                                module: UNRESOLVED.into(),
+                                name: UNRESOLVED.into(),
+                            },
+                        )?
+                    }
+                };
+                self.push(item)?;
+            }
+            Op::Reduce => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                self.mark_called(callable);
+                let item = match self.fold(callable, args)? {
+                    Some(item) => item,
+                    None => self.instance(CallKind::Reduce, callable, args, None)?,
+                };
+                self.push(item)?;
+            }
+            Op::NewObj | Op::NewObjEx => {
+                let kwargs = if op == Op::NewObjEx {
+                    Some(self.pop()?)
+                } else {
+                    None
+                };
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                self.mark_called(cls);
+                let kind = if op == Op::NewObjEx {
+                    CallKind::NewObjEx
+                } else {
+                    CallKind::NewObj
+                };
+                let item = self.instance(kind, cls, args, kwargs)?;
+                self.push(item)?;
+            }
+            Op::Obj => {
+                let start = self.marker()?;
+                if self.stack.len() < start + 1 {
+                    return Err(self.underflow());
+                }
+                let items = self.pop_from(start + 1)?;
+                let args = self.tuple(items)?;
+                let cls = self.pop()?;
+                self.mark_called(cls);
+                let item = self.instance(CallKind::Obj, cls, args, None)?;
+                self.push(item)?;
+            }
+            Op::Inst => {
+                let Arg::Global { module, name } = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let start = self.marker()?;
+                let cls = self.import(op, module, name)?;
+                self.mark_called(cls);
+                let items = self.pop_from(start)?;
+                let args = self.tuple(items)?;
+                let item = self.instance(CallKind::Inst, cls, args, None)?;
+                self.push(item)?;
+            }
+            Op::Build => {
+                if self.stack.len() < self.fence() + 2 {
+                    return Err(self.underflow());
+                }
+                let state = self.pop()?;
+                let target = self.top()?;
+                self.build_state(target, state)?;
+            }
+            Op::PersId => {
+                let Arg::PersId(pid) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let pid = self.str_node(Cow::Borrowed(pid))?;
+                let item = self.new_node(Node::PersistentId(pid), 1, 0)?;
+                self.push(item)?;
+            }
+            Op::BinPersId => {
+                let pid = self.pop()?;
+                let depth = self.depth_of([pid]);
+                let item = self.new_node(Node::PersistentId(pid), depth, 0)?;
+                self.push(item)?;
+            }
+            Op::Proto => {
+                let Arg::Int(v) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                if self.proto_seen {
+                    self.find(
+                        FindingKind::ProtoRepeated,
+                        format!("a second PROTO ({v}) after PROTO {}", self.proto),
+                    );
+                } else if self.ops_in_pickle > 1 {
+                    self.find(
+                        FindingKind::ProtoNotFirst,
+                        format!("PROTO {v} is not the first opcode of its pickle"),
+                    );
+                }
+                self.proto_seen = true;
+                self.proto = v as u8;
+            }
+            Op::Frame => {
+                let Arg::Int(len) = ins.arg else {
+                    return Err(self.bad_arg(op));
+                };
+                let end = ins.end.saturating_add(len as u64);
+                if end > self.data.len() as u64 {
+                    self.find(
+                        FindingKind::FrameMismatch,
+                        format!(
+                            "FRAME of {len} bytes runs {} bytes past the end of the data (CPython's C unpickler fails here)",
+                            end - self.data.len() as u64
+                        ),
+                    );
+                } else {
+                    self.frame_end = Some(end);
+                }
+            }
+            Op::Stop => {
+                let root = self.pop()?;
+                if !self.stack.is_empty() || !self.marks.is_empty() {
+                    self.find(
+                        FindingKind::LeftoverStack,
+                        format!(
+                            "STOP leaves {} more values and {} open marks behind",
+                            self.stack.len(),
+                            self.marks.len()
+                        ),
+                    );
+                }
+                self.roots.push(root);
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn bad_arg(&self, op: Op) -> PickleError {
+        self.fail(format!("internal error: unexpected argument for {op}"))
+    }
+
+    /// A Python 2 str, decoded as the loader's `encoding` says.
+    fn python2_str(&mut self, op: Op, bytes: Cow<'a, [u8]>) -> Result<Item, PickleError> {
+        let encoding = self.options.encoding;
+        if encoding == Encoding::Bytes {
+            let len = bytes.len();
+            return self.new_node(Node::Bytes(bytes), 0, len);
+        }
+        let (text, undecodable) = match bytes {
+            Cow::Borrowed(b) => decode_python2(b, encoding),
+            Cow::Owned(v) => {
+                let (text, undecodable) = decode_python2(&v, encoding);
+                (Cow::Owned(text.into_owned()), undecodable)
+            }
+        };
+        if undecodable {
+            self.find(
+                FindingKind::UndecodableString,
+                format!(
+                    "{op} is not {} (CPython fails here unless told another encoding); read as Latin-1",
+                    if encoding == Encoding::Ascii { "ASCII" } else { "UTF-8" }
+                ),
+            );
+        }
+        self.str_node(text)
+    }
+
+    fn instance(
+        &mut self,
+        kind: CallKind,
+        callable: Item,
+        args: Item,
+        kwargs: Option<Item>,
+    ) -> Result<Item, PickleError> {
+        let depth = self.depth_of([callable, args].into_iter().chain(kwargs));
+        let slots = 2 + kwargs.is_some() as usize;
+        self.new_node(
+            Node::Instance(Box::new(Instance::new(kind, callable, args, kwargs))),
+            depth,
+            slots,
+        )
+    }
+
+    fn items_on_other(&mut self, op: Op, target: Item) {
+        let message = format!(
+            "{op} on {}, which has no such method (CPython fails here)",
+            self.describe(target)
+        );
+        self.find(FindingKind::ItemsOnOther, message);
+    }
+
+    fn items_on_global(&mut self, op: Op, target: Item) {
+        let message = format!("{op} calls a method of {}", self.describe(target));
+        self.find(FindingKind::ItemsOnGlobal, message);
+    }
+
+    /// APPEND/APPENDS: the stack from `start` extends the object just below it.
+    fn extend(&mut self, op: Op, start: usize) -> Result<(), PickleError> {
+        if start > self.stack.len() || start <= self.fence() {
+            return Err(self.underflow());
+        }
+        if start == self.stack.len() {
+            return Ok(());
+        }
+        let target = self.stack[start - 1];
+        let items = self.stack.split_off(start);
+        self.grow(items.len() as u64)?;
+        let Item::Ref(id) = target else {
+            self.items_on_other(op, target);
+            return Ok(());
+        };
+        let depth = self.depth_of(items.iter().copied());
+        match &mut self.nodes[id.index()] {
+            Node::List(list) => {
+                if self.build {
+                    list.extend_from_slice(&items);
+                }
+            }
+            Node::Instance(inst) => {
+                if self.build {
+                    inst.list_items.extend_from_slice(&items);
+                }
+            }
+            Node::Global(_) => {
+                self.items_on_global(op, target);
+                return Ok(());
+            }
+            _ => {
+                self.items_on_other(op, target);
+                return Ok(());
+            }
+        }
+        self.deepen_to(id, depth)
+    }
+
+    fn deepen_to(&mut self, id: ObjectId, children_depth: u32) -> Result<(), PickleError> {
+        let slot = &mut self.depths[id.index()];
+        if children_depth > *slot {
+            *slot = children_depth;
+            self.check_depth(children_depth)?;
+        }
+        Ok(())
+    }
+
+    /// SETITEM/SETITEMS: key, value pairs from `start` go into the object just below them.
+    fn set_items(&mut self, op: Op, start: usize) -> Result<(), PickleError> {
+        if start > self.stack.len() || start <= self.fence() {
+            return Err(self.underflow());
+        }
+        if start == self.stack.len() {
+            return Ok(());
+        }
+        if !(self.stack.len() - start).is_multiple_of(2) {
+            return Err(self.fail("odd number of items for SETITEMS"));
+        }
+        let target = self.stack[start - 1];
+        let items = self.stack.split_off(start);
+        self.grow(items.len() as u64)?;
+        let Item::Ref(id) = target else {
+            self.items_on_other(op, target);
+            return Ok(());
+        };
+        match &self.nodes[id.index()] {
+            Node::Dict(_) => {
+                for pair in items.chunks_exact(2) {
+                    self.dict_set(id, pair[0], pair[1])?;
+                }
+            }
+            Node::Instance(_) => {
+                let depth = self.depth_of(items.iter().copied());
+                if self.build {
+                    let Node::Instance(inst) = &mut self.nodes[id.index()] else {
+                        unreachable!()
+                    };
+                    inst.dict_items
+                        .extend(items.chunks_exact(2).map(|p| (p[0], p[1])));
+                }
+                self.deepen_to(id, depth)?;
+            }
+            Node::Global(_) => self.items_on_global(op, target),
+            _ => self.items_on_other(op, target),
+        }
+        Ok(())
+    }
+
+    /// ADDITEMS: the items from `start` go into the set just below them.
+    fn add_items(&mut self, op: Op, start: usize) -> Result<(), PickleError> {
+        if start > self.stack.len() || start <= self.fence() {
+            return Err(self.underflow());
+        }
+        if start == self.stack.len() {
+            return Ok(());
+        }
+        let target = self.stack[start - 1];
+        let items = self.stack.split_off(start);
+        self.grow(items.len() as u64)?;
+        let Item::Ref(id) = target else {
+            self.items_on_other(op, target);
+            return Ok(());
+        };
+        match &self.nodes[id.index()] {
+            Node::Set(_) => {
+                for item in items {
+                    self.set_add(id, item)?;
+                }
+            }
+            Node::Instance(_) => {
+                let depth = self.depth_of(items.iter().copied());
+                if self.build {
+                    let Node::Instance(inst) = &mut self.nodes[id.index()] else {
+                        unreachable!()
+                    };
+                    inst.set_items.extend_from_slice(&items);
+                }
+                self.deepen_to(id, depth)?;
+            }
+            Node::Global(_) => self.items_on_global(op, target),
+            _ => self.items_on_other(op, target),
+        }
+        Ok(())
+    }
+
+    /// BUILD: `target` gets `state`.
+    fn build_state(&mut self, target: Item, state: Item) -> Result<(), PickleError> {
+        let depth = self.depth(state) + 1;
+        let Item::Ref(id) = target else {
+            let message = format!("BUILD gives state to {}", self.describe(target));
+            self.find(FindingKind::StateOnOther, message);
+            return Ok(());
+        };
+        match &mut self.nodes[id.index()] {
+            Node::Instance(inst) => {
+                if self.build {
+                    inst.state.push(state);
+                }
+                self.grow(1)?;
+                self.deepen_to(id, depth)
+            }
+            Node::Global(g) => {
+                let g = *g as usize;
+                self.globals[g].usage.built = true;
+                let message = format!(
+                    "BUILD gives state to the imported {}: it sets attributes on an imported object",
+                    self.globals[g].target
+                );
+                self.find(FindingKind::StateOnGlobal, message);
+                Ok(())
+            }
+            _ => {
+                // Folded objects (an OrderedDict, a bytearray) may get an empty state.
+                let empty = matches!(state, Item::None)
+                    || matches!(self.node(state), Some(Node::Dict(d)) if d.is_empty() && self.depth(state) <= 1);
+                if !empty {
+                    let message = format!("BUILD gives state to {}", self.describe(target));
+                    self.find(FindingKind::StateOnOther, message);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    // ---- dicts and sets with Python's key equality ----
+
+    fn new_set(&mut self, items: Vec<Item>, frozen: bool) -> Result<Item, PickleError> {
+        let depth = self.depth_of(items.iter().copied());
+        let node = if frozen {
+            Node::FrozenSet(Vec::new())
+        } else {
+            Node::Set(Vec::new())
+        };
+        let item = self.new_node(node, 1, 0)?;
+        let Item::Ref(id) = item else { unreachable!() };
+        self.grow(items.len() as u64)?;
+        for element in items {
+            self.set_add(id, element)?;
+        }
+        self.deepen_to(id, depth)?;
+        Ok(item)
+    }
+
+    /// Position of `key` among the `len` keys `key_at` gives (the keys of a dict or the
+    /// elements of a set), through the container's hash index once it is large.
+    fn find_key(
+        &mut self,
+        id: ObjectId,
+        len: usize,
+        key_at: &dyn Fn(usize) -> Item,
+        key: Item,
+    ) -> Option<usize> {
+        let nodes = &self.nodes;
+        let wanted = key_of(nodes, key)?;
+        if len < INDEX_FROM {
+            return (0..len).find(|&p| key_of(nodes, key_at(p)) == Some(wanted));
+        }
+        let hasher = &self.hasher;
+        let rehash = |&p: &u32| key_of(nodes, key_at(p as usize)).map_or(0, |k| hasher.hash_one(k));
+        let index = self.indexes.entry(id.0).or_insert_with(|| {
+            let mut table = hashbrown::HashTable::with_capacity(len);
+            for pos in 0..len {
+                if let Some(k) = key_of(nodes, key_at(pos)) {
+                    table.insert_unique(hasher.hash_one(k), pos as u32, rehash);
+                }
+            }
+            table
+        });
+        index
+            .find(hasher.hash_one(wanted), |&p| {
+                key_of(nodes, key_at(p as usize)) == Some(wanted)
+            })
+            .map(|&p| p as usize)
+    }
+
+    /// Adds the key at `pos` to the container's hash index, if it has one.
+    fn index_new_key(&mut self, id: ObjectId, key_at: &dyn Fn(usize) -> Item, pos: usize) {
+        let nodes = &self.nodes;
+        let hasher = &self.hasher;
+        if let Some(index) = self.indexes.get_mut(&id.0) {
+            if let Some(k) = key_of(nodes, key_at(pos)) {
+                let rehash =
+                    |&p: &u32| key_of(nodes, key_at(p as usize)).map_or(0, |k| hasher.hash_one(k));
+                index.insert_unique(hasher.hash_one(k), pos as u32, rehash);
+            }
+        }
+    }
+
+    /// `dict[key] = value` with Python semantics: an equal key keeps its place and takes the
+    /// new value.
+    fn dict_set(&mut self, id: ObjectId, key: Item, value: Item) -> Result<(), PickleError> {
+        self.deepen(id, key)?;
+        self.deepen(id, value)?;
+        if !self.build {
+            return Ok(());
+        }
+        let mut pairs = match &mut self.nodes[id.index()] {
+            Node::Dict(pairs) => std::mem::take(pairs),
+            _ => return Ok(()),
+        };
+        let found = {
+            let pairs = &pairs;
+            self.find_key(id, pairs.len(), &|p| pairs[p].0, key)
+        };
+        match found {
+            Some(pos) => pairs[pos].1 = value,
+            None => {
+                pairs.push((key, value));
+                let pairs = &pairs;
+                self.index_new_key(id, &|p| pairs[p].0, pairs.len() - 1);
+            }
+        }
+        if let Node::Dict(slot) = &mut self.nodes[id.index()] {
+            *slot = pairs;
+        }
+        Ok(())
+    }
+
+    /// `set.add(item)`.
+    fn set_add(&mut self, id: ObjectId, item: Item) -> Result<(), PickleError> {
+        self.deepen(id, item)?;
+        if !self.build {
+            return Ok(());
+        }
+        let mut elements = match &mut self.nodes[id.index()] {
+            Node::Set(v) | Node::FrozenSet(v) => std::mem::take(v),
+            _ => return Ok(()),
+        };
+        let found = {
+            let elements = &elements;
+            self.find_key(id, elements.len(), &|p| elements[p], item)
+        };
+        if found.is_none() {
+            elements.push(item);
+            let elements = &elements;
+            self.index_new_key(id, &|p| elements[p], elements.len() - 1);
+        }
+        if let Node::Set(v) | Node::FrozenSet(v) = &mut self.nodes[id.index()] {
+            *v = elements;
+        }
+        Ok(())
+    }
+
+    // ---- folding of safe data constructors ----
+
+    /// The plain object a call of a safe data constructor makes, if `callable` is exactly one
+    /// and `args` fit it.
+    fn fold(&mut self, callable: Item, args: Item) -> Result<Option<Item>, PickleError> {
+        let Some((module, name)) = self.named(callable) else {
+            return Ok(None);
+        };
+        let Some(Node::Tuple(args)) = self.node(args) else {
+            return Ok(None);
+        };
+        let args = args.clone();
+        let (module, name) = (module.to_owned(), name.to_owned());
+        let nodes = &self.nodes;
+        let node_of = |item: Item| match item {
+            Item::Ref(id) => nodes.get(id.index()),
+            _ => None,
+        };
+        let str_of = |item: Item| match node_of(item) {
+            Some(Node::Str(s)) => Some(s.as_ref()),
+            _ => None,
+        };
+        let latin1_name = |item: Item| matches!(str_of(item), Some("latin1" | "latin-1"));
+        let sequence = |item: Item| match node_of(item) {
+            Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
+                Some(v.clone())
+            }
+            _ => None,
+        };
+        let number = |item: Item| match item {
+            Item::Int(i) => Some(i as f64),
+            Item::Bool(b) => Some(b as u8 as f64),
+            Item::Float(f) => Some(f),
+            _ => None,
+        };
+        let bytes_like = |item: Item| match node_of(item) {
+            Some(Node::Bytes(b) | Node::ByteArray(b)) => Some(b.clone()),
+            _ => None,
+        };
+        let encoded = |text: &str| -> Option<Cow<'a, [u8]>> {
+            // Latin-1 takes chars below U+0100: in UTF-8 those never use a byte >= 0xC4.
+            if text.bytes().any(|b| b >= 0xc4) {
+                None
+            } else {
+                Some(Cow::Owned(latin1_encode(text)))
+            }
+        };
+
+        enum Made<'a> {
+            Node(Node<'a>),
+            Set(Vec<Item>, bool),
+            Dict(Vec<Item>),
+            Reconstructed(Item),
+        }
+        let made: Option<Made<'a>> = match (module.as_str(), name.as_str(), args.as_slice()) {
+            ("builtins", "set" | "frozenset", []) => {
+                Some(Made::Set(Vec::new(), name == "frozenset"))
+            }
+            ("builtins", "set" | "frozenset", [x]) => {
+                sequence(*x).map(|v| Made::Set(v, name == "frozenset"))
+            }
+            ("builtins", "list", []) => Some(Made::Node(Node::List(Vec::new()))),
+            ("builtins", "list", [x]) => sequence(*x).map(|v| Made::Node(Node::List(v))),
+            ("builtins", "tuple", []) => Some(Made::Node(Node::Tuple(Vec::new()))),
+            ("builtins", "tuple", [x]) => sequence(*x).map(|v| Made::Node(Node::Tuple(v))),
+            ("builtins", "dict", []) | ("collections", "OrderedDict", []) => {
+                Some(Made::Dict(Vec::new()))
+            }
+            ("builtins", "dict", [x]) => match node_of(*x) {
+                Some(Node::Dict(pairs)) => Some(Made::Dict(
+                    pairs.iter().flat_map(|&(k, v)| [k, v]).collect(),
+                )),
+                _ => None,
+            },
+            ("builtins", "bytearray", []) => Some(Made::Node(Node::ByteArray(Cow::Borrowed(b"")))),
+            ("builtins", "bytes", []) => Some(Made::Node(Node::Bytes(Cow::Borrowed(b"")))),
+            ("builtins", "bytearray", [x]) => {
+                bytes_like(*x).map(|b| Made::Node(Node::ByteArray(b)))
+            }
+            ("builtins", "bytes", [x]) => bytes_like(*x).map(|b| Made::Node(Node::Bytes(b))),
+            ("builtins", "bytearray", [s, e]) if latin1_name(*e) => str_of(*s)
+                .and_then(encoded)
+                .map(|b| Made::Node(Node::ByteArray(b))),
+            ("builtins", "bytes", [s, e]) if latin1_name(*e) => str_of(*s)
+                .and_then(encoded)
+                .map(|b| Made::Node(Node::Bytes(b))),
+            ("_codecs" | "codecs", "encode", [s, e]) if latin1_name(*e) => str_of(*s)
+                .and_then(encoded)
+                .map(|b| Made::Node(Node::Bytes(b))),
+            ("builtins", "complex", []) => Some(Made::Node(Node::Complex(0.0, 0.0))),
+            ("builtins", "complex", [re]) => {
+                number(*re).map(|re| Made::Node(Node::Complex(re, 0.0)))
+            }
+            ("builtins", "complex", [re, im]) => match (number(*re), number(*im)) {
+                (Some(re), Some(im)) => Some(Made::Node(Node::Complex(re, im))),
+                _ => None,
+            },
+            ("copyreg", "_reconstructor", [cls, base, Item::None])
+                if self.named(*base) == Some(("builtins", "object")) =>
+            {
+                Some(Made::Reconstructed(*cls))
+            }
+            _ => None,
+        };
+        let Some(made) = made else {
+            return Ok(None);
+        };
+        let item = match made {
+            Made::Node(node) => {
+                let (depth, size) = match &node {
+                    Node::List(v) | Node::Tuple(v) => (self.depth_of(v.iter().copied()), v.len()),
+                    Node::Bytes(b) | Node::ByteArray(b) => (0, b.len()),
+                    _ => (0, 0),
+                };
+                let node = match node {
+                    Node::List(_) if !self.build => Node::List(Vec::new()),
+                    Node::Bytes(_) if !self.build => Node::Bytes(Cow::Borrowed(b"")),
+                    Node::ByteArray(_) if !self.build => Node::ByteArray(Cow::Borrowed(b"")),
+                    node => node,
+                };
+                let depth = match node {
+                    Node::List(_) | Node::Tuple(_) => depth.max(1),
+                    _ => depth,
+                };
+                self.new_node(node, depth, size)?
+            }
+            Made::Set(items, frozen) => self.new_set(items, frozen)?,
+            Made::Dict(flat) => {
+                let item = self.new_node(Node::Dict(Vec::new()), 1, 0)?;
+                let Item::Ref(id) = item else { unreachable!() };
+                self.grow(flat.len() as u64)?;
+                for pair in flat.chunks_exact(2) {
+                    self.dict_set(id, pair[0], pair[1])?;
+                }
+                item
+            }
+            Made::Reconstructed(cls) => {
+                // `copyreg._reconstructor(cls, object, None)` is `object.__new__(cls)`.
+                self.mark_called(cls);
+                let no_args = self.tuple(Vec::new())?;
+                self.instance(CallKind::NewObj, cls, no_args, None)?
+            }
+        };
+        Ok(Some(item))
+    }
+}
+
+/// A Python 2 str's bytes as text, and whether `encoding` could not decode them (then they
+/// are read as Latin-1).
+fn decode_python2(bytes: &[u8], encoding: Encoding) -> (Cow<'_, str>, bool) {
+    if bytes.is_ascii() {
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            return (Cow::Borrowed(s), false);
+        }
+    }
+    match encoding {
+        Encoding::Latin1 => (Cow::Owned(latin1(bytes)), false),
+        Encoding::Utf8 => match std::str::from_utf8(bytes) {
+            Ok(s) => (Cow::Borrowed(s), false),
+            Err(_) => (Cow::Owned(latin1(bytes)), true),
+        },
+        _ => (Cow::Owned(latin1(bytes)), true),
+    }
+}
+
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+fn latin1_encode(text: &str) -> Vec<u8> {
+    text.chars().map(|c| c as u32 as u8).collect()
+}
+
+// ---- export ----
+
+/// Converts the arena into a [`Value`], keeping only what the roots and the partial stack
+/// reach (folded arguments and popped values are dropped), and checks the nesting depth of
+/// the result exactly (mutation through the memo can nest values after the fact).
+pub(crate) fn export(
+    nodes: Vec<Node<'_>>,
+    globals: &[GlobalRef],
+    roots: &mut [Item],
+    partial: &mut [Item],
+    max_depth: usize,
+) -> Result<Value, String> {
+    let n = nodes.len();
+    // Reachability, iteratively.
+    const UNSEEN: u32 = u32::MAX;
+    let mut remap = vec![UNSEEN; n];
+    let mut todo: Vec<u32> = Vec::new();
+    let seen_mark = |item: Item, remap: &mut [u32], todo: &mut Vec<u32>| {
+        if let Item::Ref(id) = item {
+            if let Some(slot) = remap.get_mut(id.index()) {
+                if *slot == UNSEEN {
+                    *slot = 0;
+                    todo.push(id.0);
+                }
+            }
+        }
+    };
+    for &item in roots.iter().chain(partial.iter()) {
+        seen_mark(item, &mut remap, &mut todo);
+    }
+    while let Some(id) = todo.pop() {
+        let node = &nodes[id as usize];
+        let mut k = 0;
+        while let Some(child) = node.child(k) {
+            seen_mark(child, &mut remap, &mut todo);
+            k += 1;
+        }
+    }
+    longest_path_check(&nodes, &remap, max_depth)?;
+    let mut next = 0u32;
+    for slot in remap.iter_mut() {
+        if *slot != UNSEEN {
+            *slot = next;
+            next += 1;
+        }
+    }
+    let map = |item: &mut Item| {
+        if let Item::Ref(id) = item {
+            *id = ObjectId(remap[id.index()]);
+        }
+    };
+    let mut value = Value::new();
+    for (old, node) in nodes.into_iter().enumerate() {
+        if remap[old] == UNSEEN {
+            continue;
+        }
+        let object = match node {
+            Node::BigInt(b) => Object::BigInt(*b),
+            Node::Long(bytes) => Object::BigInt(BigInt::from_signed_bytes_le(bytes)),
+            Node::Complex(re, im) => Object::Complex { re, im },
+            Node::Str(s) => Object::Str(s.into_owned()),
+            Node::Bytes(b) => Object::Bytes(b.into_owned()),
+            Node::ByteArray(b) => Object::ByteArray(b.into_owned()),
+            Node::List(mut v) => {
+                v.iter_mut().for_each(map);
+                Object::List(v)
+            }
+            Node::Tuple(mut v) => {
+                v.iter_mut().for_each(map);
+                Object::Tuple(v)
+            }
+            Node::Set(mut v) => {
+                v.iter_mut().for_each(map);
+                Object::Set(v)
+            }
+            Node::FrozenSet(mut v) => {
+                v.iter_mut().for_each(map);
+                Object::FrozenSet(v)
+            }
+            Node::Dict(mut pairs) => {
+                for (k, v) in pairs.iter_mut() {
+                    map(k);
+                    map(v);
+                }
+                Object::Dict(pairs)
+            }
+            Node::Global(g) => match &globals[g as usize].target {
+                Target::Named { module, name } => Object::Global {
+                    module: module.clone(),
+                    name: name.clone(),
+                },
+                Target::Extension(code) => Object::Extension(*code),
+            },
+            Node::Instance(mut inst) => {
+                map(&mut inst.callable);
+                map(&mut inst.args);
+                if let Some(k) = inst.kwargs.as_mut() {
+                    map(k);
+                }
+                inst.state.iter_mut().for_each(map);
+                inst.list_items.iter_mut().for_each(map);
+                for (k, v) in inst.dict_items.iter_mut() {
+                    map(k);
+                    map(v);
+                }
+                inst.set_items.iter_mut().for_each(map);
+                Object::Instance(inst)
+            }
+            Node::PersistentId(mut pid) => {
+                map(&mut pid);
+                Object::PersistentId(pid)
+            }
+            Node::Buffer { index, readonly } => Object::Buffer { index, readonly },
+        };
+        value.push(object);
+    }
+    roots.iter_mut().for_each(map);
+    partial.iter_mut().for_each(map);
+    value.set_root(roots.first().copied().unwrap_or(Item::None));
+    Ok(value)
+}
+
+/// Fails when a path of containment through the reachable nodes (back edges of cycles left
+/// out) is longer than `max_depth`: what a recursive walk of the value would go through.
+fn longest_path_check(
+    nodes: &[Node<'_>],
+    reachable: &[u32],
+    max_depth: usize,
+) -> Result<(), String> {
+    const UNSEEN: u32 = u32::MAX;
+    const OPEN: u32 = u32::MAX - 1;
+    // Height of each finished node; OPEN while on the walk's path.
+    let mut height = vec![UNSEEN; nodes.len()];
+    let mut path: Vec<(u32, usize, u32)> = Vec::new(); // (node, next child, best child height)
+    for start in 0..nodes.len() {
+        if reachable[start] == UNSEEN || height[start] != UNSEEN {
+            continue;
+        }
+        height[start] = OPEN;
+        path.push((start as u32, 0, 0));
+        while let Some(&mut (id, ref mut k, ref mut best)) = path.last_mut() {
+            match nodes[id as usize].child(*k) {
+                Some(child) => {
+                    *k += 1;
+                    if let Item::Ref(c) = child {
+                        match height[c.index()] {
+                            UNSEEN => {
+                                height[c.index()] = OPEN;
+                                path.push((c.0, 0, 0));
+                            }
+                            OPEN => {} // a back edge: a cycle
+                            h => *best = (*best).max(h),
+                        }
+                    }
+                }
+                None => {
+                    let h = *best + 1;
+                    if h as usize > max_depth {
+                        return Err(format!(
+                            "limit exceeded: values nested more than {max_depth} deep"
+                        ));
+                    }
+                    height[id as usize] = h;
+                    path.pop();
+                    if let Some(parent) = path.last_mut() {
+                        parent.2 = parent.2.max(h);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
