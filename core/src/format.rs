@@ -31,6 +31,11 @@ pub trait Format: Send + Sync {
         false
     }
 
+    /// What [`Format::sniff`] looks for, for messages (`None`: the format has no magic number).
+    fn magic(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Serializes `value`, appending to `out`.
     fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<()>;
 
@@ -124,4 +129,13 @@ pub fn by_extension(ext: &str) -> Option<&'static dyn Format> {
 /// The format whose magic number starts `bytes`, if any.
 pub fn sniff(bytes: &[u8]) -> Option<&'static dyn Format> {
     registered().into_iter().find(|f| f.sniff(bytes))
+}
+
+/// What [`sniff`] tries, for messages: `cbor (self-describe tag d9 d9 f7), …`.
+pub fn sniffed_description() -> String {
+    let tried: Vec<String> = registered()
+        .into_iter()
+        .filter_map(|f| f.magic().map(|m| format!("{} ({m})", f.name())))
+        .collect();
+    tried.join(", ")
 }

@@ -1,1 +1,233 @@
-//! placeholder
+//! pypickle: open Python pickles without running them, gate them by policy, and save Rust
+//! state in CBOR, MessagePack, bincode or pickle with one API.
+//!
+//! ```no_run
+//! use pypickle::{load, save, LoadOptions, SaveOptions};
+//!
+//! # fn main() -> Result<(), pypickle::Error> {
+//! let scores = vec![("ada".to_string(), 36u32), ("alan".to_string(), 41)];
+//! save("scores.cbor", &scores, &SaveOptions::new())?;            // format from the extension
+//! let back: Vec<(String, u32)> = load("scores.cbor", &LoadOptions::new())?; // format from the header
+//! assert_eq!(back, scores);
+//! # Ok(()) }
+//! ```
+//!
+//! Every format is a crate that registers itself; this crate names each of them so their
+//! registrations are linked in.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use pypickle_core::envelope;
+pub use pypickle_core::{Error, ErrorKind, Format, Mode, Policy, Verdict};
+
+// Naming the format crates links their `inventory` registrations into every program using us.
+pub use pypickle_bincode as bincode_format;
+pub use pypickle_cbor as cbor_format;
+pub use pypickle_msgpack as msgpack_format;
+pub use pypickle_pickle as pickle_format;
+
+mod options;
+
+pub use options::{LoadOptions, SaveOptions};
+
+/// The format used when neither the options nor the file name say which.
+pub const DEFAULT_FORMAT: &str = "cbor";
+
+/// The names of every registered format, sorted.
+pub fn formats() -> Vec<&'static str> {
+    pypickle_core::format::names()
+}
+
+/// Serializes `value` into bytes: an envelope around the payload, or the bare payload with
+/// `.envelope(false)`. The format is `options.format(..)`'s, else CBOR.
+pub fn to_vec<T: serde::Serialize + ?Sized>(
+    value: &T,
+    options: &SaveOptions,
+) -> Result<Vec<u8>, Error> {
+    let format = pypickle_core::format::by_name(options.format_name().unwrap_or(DEFAULT_FORMAT))?;
+    encode(format, &value, options.envelope_enabled())
+}
+
+/// Deserializes a value from bytes written by [`to_vec`] or [`save`] (or a bare payload: see [`load`]).
+pub fn from_slice<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    options: &LoadOptions,
+) -> Result<T, Error> {
+    let (format, payload) = identify(bytes, options)?;
+    format.from_slice(payload, options.policy())
+}
+
+/// Saves `value` to `path`.
+///
+/// The format is `options.format(..)`'s, else the one the extension names (`.cbor`, `.msgpack`,
+/// `.mpk`, `.bincode`, `.pkl`, …), else CBOR. The file is written to a temporary file in the same
+/// folder, flushed to disk and renamed into place, so a crash or a full disk never leaves a
+/// half-written file. Without `.overwrite(true)` an existing file is refused and left untouched;
+/// the check and the rename are one atomic step (no window in between).
+pub fn save<T: serde::Serialize + ?Sized>(
+    path: impl AsRef<Path>,
+    value: &T,
+    options: &SaveOptions,
+) -> Result<(), Error> {
+    let path = path.as_ref();
+    save_inner(path, &value, options).map_err(|e| e.at(path))
+}
+
+fn save_inner(
+    path: &Path,
+    value: &dyn erased_serde::Serialize,
+    options: &SaveOptions,
+) -> Result<(), Error> {
+    let format = format_for_save(path, options)?;
+    let folder = check_destination(path, options.overwrite_enabled())?;
+    let bytes = encode(format, value, options.envelope_enabled())?;
+    write_atomically(path, &folder, &bytes, options.overwrite_enabled())
+}
+
+/// Loads a value from `path`.
+///
+/// The format comes from the file's envelope, never from its name. A bare file is recognised
+/// by its magic number where its format has one (CBOR's self-describe tag, pickle's PROTO);
+/// bare MessagePack and bincode need `options.format(..)`.
+pub fn load<T: serde::de::DeserializeOwned>(
+    path: impl AsRef<Path>,
+    options: &LoadOptions,
+) -> Result<T, Error> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    from_slice(&bytes, options).map_err(|e| e.at(path))
+}
+
+fn encode(
+    format: &'static dyn Format,
+    value: &dyn erased_serde::Serialize,
+    envelope: bool,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    if !envelope {
+        format.encode(value, &mut out)?;
+        return Ok(out);
+    }
+    let start = envelope::begin(&mut out);
+    format.encode(value, &mut out)?;
+    envelope::seal(&mut out, start, format.name())?;
+    Ok(out)
+}
+
+/// Which format `bytes` are in, and the payload to hand it.
+fn identify<'b>(
+    bytes: &'b [u8],
+    options: &LoadOptions,
+) -> Result<(&'static dyn Format, &'b [u8]), Error> {
+    if envelope::is_enveloped(bytes) {
+        let (header, payload) = envelope::open(bytes)?;
+        let format = pypickle_core::format::by_name(&header.format)?;
+        if let Some(forced) = options.format_name() {
+            if forced != format.name() {
+                return Err(Error::invalid(format!(
+                    "the file is {}, not {forced} as the options say",
+                    format.name()
+                )));
+            }
+        }
+        return Ok((format, payload));
+    }
+    if let Some(forced) = options.format_name() {
+        return Ok((pypickle_core::format::by_name(forced)?, bytes));
+    }
+    match pypickle_core::format::sniff(bytes) {
+        Some(format) => Ok((format, bytes)),
+        None => Err(ErrorKind::Unrecognised {
+            tried: format!(
+                "the pypickle envelope, {}",
+                pypickle_core::format::sniffed_description()
+            ),
+        }
+        .into()),
+    }
+}
+
+fn format_for_save(path: &Path, options: &SaveOptions) -> Result<&'static dyn Format, Error> {
+    if let Some(name) = options.format_name() {
+        return pypickle_core::format::by_name(name);
+    }
+    let by_extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(pypickle_core::format::by_extension);
+    match by_extension {
+        Some(format) => Ok(format),
+        None => pypickle_core::format::by_name(DEFAULT_FORMAT),
+    }
+}
+
+/// Checks the path can be written and returns its folder.
+fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, Error> {
+    if path.file_name().is_none() {
+        return Err(ErrorKind::IsDirectory.into());
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !folder.is_dir() {
+        return Err(ErrorKind::MissingParent(folder).into());
+    }
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Err(ErrorKind::IsDirectory.into()),
+        // Checked again atomically by the rename; this early refusal just avoids encoding for nothing.
+        Ok(_) if !overwrite => return Err(ErrorKind::AlreadyExists.into()),
+        _ => {}
+    }
+    Ok(folder)
+}
+
+fn write_atomically(
+    path: &Path,
+    folder: &Path,
+    bytes: &[u8],
+    overwrite: bool,
+) -> Result<(), Error> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(".pypickle-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .map_err(|e| Error::io("create a temporary file beside it", e))?;
+    temp.write_all(bytes)
+        .map_err(|e| Error::io("write the temporary file", e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("flush the temporary file to disk", e))?;
+    let persisted = if overwrite {
+        temp.persist(path).map(|_| ())
+    } else {
+        // link(2)-based: fails if the destination exists, with no window between check and write.
+        temp.persist_noclobber(path).map(|_| ())
+    };
+    if let Err(e) = persisted {
+        // Dropping the returned temporary file deletes it.
+        return Err(match e.error.kind() {
+            std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists.into(),
+            _ if path.is_dir() => ErrorKind::IsDirectory.into(),
+            _ => Error::io("move the temporary file into place", e.error),
+        });
+    }
+    sync_folder(folder);
+    Ok(())
+}
+
+/// Makes the rename durable. Best effort: some file systems cannot sync a folder.
+fn sync_folder(folder: &Path) {
+    if let Ok(dir) = fs::File::open(folder) {
+        let _ = dir.sync_all();
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    if path.is_dir() {
+        return Err(Error::new(ErrorKind::IsDirectory).at(path));
+    }
+    fs::read(path).map_err(|e| Error::io("read it", e).at(path))
+}
