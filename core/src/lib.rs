@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod format;
 pub mod global;
+pub mod guard;
 pub mod policy;
 pub mod value;
 

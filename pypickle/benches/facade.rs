@@ -42,7 +42,11 @@ fn bench_format(c: &mut Criterion, format: &str, data: &Vec<Record>) {
     let direct_decode: fn(&[u8]) -> Vec<Record> = match format {
         "cbor" => |b| cbor4ii::serde::from_slice(b).unwrap(),
         "msgpack" => |b| rmp_serde::from_slice(b).unwrap(),
-        _ => |b| bincode::serde::decode_from_slice(b, bincode::config::standard()).unwrap().0,
+        _ => |b| {
+            bincode::serde::decode_from_slice(b, bincode::config::standard())
+                .unwrap()
+                .0
+        },
     };
     let encoded = direct_encode(data);
     let mut group = c.benchmark_group(format!("{format}/encode"));
@@ -52,7 +56,9 @@ fn bench_format(c: &mut Criterion, format: &str, data: &Vec<Record>) {
     for envelope in [true, false] {
         let options = SaveOptions::new().format(format).envelope(envelope);
         let name = if envelope { "facade" } else { "facade-bare" };
-        group.bench_function(name, |b| b.iter(|| to_vec(black_box(data), &options).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| to_vec(black_box(data), &options).unwrap())
+        });
     }
     if format == "cbor" {
         group.bench_function("ciborium", |b| {

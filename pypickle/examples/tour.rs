@@ -28,14 +28,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let keep = std::env::args().nth(1);
     let temp = tempfile::tempdir()?;
-    let folder = keep.map(std::path::PathBuf::from).unwrap_or_else(|| temp.path().to_path_buf());
+    let folder = keep
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&folder)?;
 
     println!("registered formats: {}", formats().join(", "));
     for format in formats() {
         // A deliberately unhelpful name: loading reads the header, not the extension.
         let path = folder.join(format!("experiment-{format}.data"));
-        if let Err(e) = save(&path, &value, &SaveOptions::new().format(format).overwrite(true)) {
+        if let Err(e) = save(
+            &path,
+            &value,
+            &SaveOptions::new().format(format).overwrite(true),
+        ) {
             println!("{format:>8}: cannot save this value: {e}");
             continue;
         }

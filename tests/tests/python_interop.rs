@@ -33,8 +33,14 @@ const EXPECTED: &str =
 
 /// The Python reader from docs/file-format.md, extracted so the doc and the test cannot drift.
 fn documented_reader() -> String {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/file-format.md")).unwrap();
-    let start = doc.find("```python\n").expect("python block in docs/file-format.md") + "```python\n".len();
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/file-format.md"),
+    )
+    .unwrap();
+    let start = doc
+        .find("```python\n")
+        .expect("python block in docs/file-format.md")
+        + "```python\n".len();
     let end = start + doc[start..].find("```").unwrap();
     doc[start..end].to_string()
 }
@@ -51,7 +57,10 @@ fn python(script: &str, args: &[&Path]) -> String {
         "python failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).unwrap().trim_end().to_string()
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
 }
 
 #[test]
@@ -99,7 +108,10 @@ fn bare_payloads_open_in_cbor2_and_msgpack() {
                   assert data[:3] == b'\\xd9\\xd9\\xf7'\n\
                   print(cbor2.loads(data[3:]))\n\
                   print(msgpack.unpack(open(sys.argv[2], 'rb')))\n";
-    assert_eq!(python(script, &[&cbor, &msgpack]), format!("{EXPECTED}\n{EXPECTED}"));
+    assert_eq!(
+        python(script, &[&cbor, &msgpack]),
+        format!("{EXPECTED}\n{EXPECTED}")
+    );
 }
 
 #[test]

@@ -349,15 +349,21 @@ fn hostile_lengths_do_not_allocate(#[values("bincode", "cbor", "msgpack")] forma
 }
 
 #[rstest]
-fn deep_nesting_is_refused_not_a_stack_overflow(#[values("cbor", "msgpack")] format: &str) {
+fn deep_nesting_is_refused_not_a_stack_overflow(
+    #[values("bincode", "cbor", "msgpack")] format: &str,
+) {
     #[derive(Debug, Deserialize)]
     #[allow(dead_code)]
     struct Tree(Vec<Tree>);
     let depth = 100_000;
     // An array of one array of one array ... : 0x81 in both CBOR and (as fixarray 0x91) MessagePack.
-    let byte = if format == "cbor" { 0x81 } else { 0x91 };
+    let (byte, last) = match format {
+        "cbor" => (0x81, 0x80),
+        "msgpack" => (0x91, 0x90),
+        _ => (0x01, 0x00), // bincode: a length prefix of 1 at every level
+    };
     let mut payload = vec![byte; depth];
-    payload.push(if format == "cbor" { 0x80 } else { 0x90 });
+    payload.push(last);
     let err = from_slice::<Tree>(&payload, &LoadOptions::new().format(format)).unwrap_err();
     assert!(err.to_string().contains(format), "{err}");
 }
@@ -369,4 +375,53 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The registry path (`dyn Format`, used for formats named at run time) writes the same bytes as
+/// the facade's typed path and reads them back.
+#[rstest]
+fn the_registry_path_matches_the_typed_path(#[values("bincode", "cbor", "msgpack")] format: &str) {
+    let dynamic = pypickle_core::format::by_name(format).unwrap();
+    // Byte equality on data without a HashMap (whose order differs between instances).
+    let inner = Inner { label: "same bytes".into(), weights: vec![1.0, -2.5] };
+    let typed = to_vec(&inner, &SaveOptions::new().format(format).envelope(false)).unwrap();
+    assert_eq!(dynamic.to_vec(&inner).unwrap(), typed);
+    let bytes = dynamic.to_vec(&rich()).unwrap();
+    let back: Rich = dynamic
+        .from_slice(&bytes, &pypickle::Policy::default())
+        .unwrap();
+    assert_eq!(back, rich());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    let err = dynamic
+        .from_slice::<Rich>(&longer, &pypickle::Policy::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("trailing"), "{err}");
+}
+
+#[rstest]
+fn deep_nesting_through_the_registry_path_is_a_short_error(
+    #[values("bincode", "cbor", "msgpack")] format: &str,
+) {
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Tree(Vec<Tree>);
+    // bincode: a length prefix of 1 at every level; CBOR/MessagePack: arrays of one element.
+    let byte = match format {
+        "cbor" => 0x81,
+        "msgpack" => 0x91,
+        _ => 0x01,
+    };
+    let payload = vec![byte; 100_000];
+    let dynamic = pypickle_core::format::by_name(format).unwrap();
+    let err = dynamic
+        .from_slice::<Tree>(&payload, &pypickle::Policy::default())
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.len() < 300,
+        "{format}: {} bytes: {message:.300}",
+        message.len()
+    );
+    assert!(message.contains(format), "{message}");
 }

@@ -3,22 +3,43 @@
 //! bincode has no magic number and is not self-describing: a bare file needs an explicit
 //! format, and it can only be decoded into the type that wrote it. Decoding runs with a byte
 //! limit derived from the payload's length, so a length field can never make it allocate more
-//! than a small multiple of the input (bincode alone would allocate whatever a length says).
+//! than a small multiple of the input (bincode alone would allocate whatever a length says), and
+//! behind pypickle's guard, which bounds nesting (bincode has no recursion limit of its own).
+//!
+//! [`encode`] and [`decode`] are the typed entry points; the registered [`Bincode`] format runs the
+//! same code through erased-serde.
 
 use bincode::de::read::Reader;
 use bincode::error::DecodeError;
 use bincode::serde::OwnedSerdeDecoder;
 use pypickle_core::format::DecodeSink;
+use pypickle_core::guard::{decode_guarded, GuardError, GuardState, Guarded, DEFAULT_MAX_DEPTH};
 use pypickle_core::{Error, Format, Policy, Registration, Result};
+
+const NAME: &str = "bincode";
 
 /// The bincode format (registered as `bincode`).
 pub struct Bincode;
 
 inventory::submit! { Registration(&Bincode) }
 
+/// Appends `value` as bincode (standard configuration) to `out`.
+pub fn encode<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
+    bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+        .map(|_| ())
+        .map_err(|e| Error::encode(NAME, e))
+}
+
+/// Decodes one value of type `T` filling all of `bytes`.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let mut slot = None;
+    run_with_limit(bytes, &mut TypedRun(&mut slot))?;
+    slot.ok_or_else(|| Error::decode(NAME, "the decoder produced no value"))
+}
+
 impl Format for Bincode {
     fn name(&self) -> &'static str {
-        "bincode"
+        NAME
     }
 
     fn extensions(&self) -> &'static [&'static str] {
@@ -26,27 +47,55 @@ impl Format for Bincode {
     }
 
     fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<()> {
-        bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
-            .map(|_| ())
-            .map_err(|e| Error::encode("bincode", e))
+        encode(value, out)
     }
 
     fn decode(&self, bytes: &[u8], _policy: &Policy, sink: &mut DecodeSink<'_>) -> Result<()> {
-        let mut reader = SliceCursor { rest: bytes };
-        decode_with_limit(&mut reader, limit_exponent(bytes.len()), sink)
-            .map_err(|e| Error::decode("bincode", e))?;
-        if !reader.rest.is_empty() {
-            return Err(Error::decode(
-                "bincode",
-                format!(
-                    "trailing bytes after the value ({} of {} bytes used)",
-                    bytes.len() - reader.rest.len(),
-                    bytes.len()
-                ),
-            ));
-        }
+        run_with_limit(bytes, &mut ErasedRun(sink))
+    }
+}
+
+/// What to do with the limited deserializer: generic, because bincode's limit is a const
+/// generic and the typed and erased paths must both be instantiated for each limit.
+trait Run {
+    fn run<'de, D: serde::Deserializer<'de>>(&mut self, de: D) -> std::result::Result<(), String>;
+}
+
+struct TypedRun<'a, T>(&'a mut Option<T>);
+
+impl<T: serde::de::DeserializeOwned> Run for TypedRun<'_, T> {
+    fn run<'de, D: serde::Deserializer<'de>>(&mut self, de: D) -> std::result::Result<(), String> {
+        let state = GuardState::new(DEFAULT_MAX_DEPTH);
+        let value =
+            T::deserialize(Guarded::new(de, &state)).map_err(|e: GuardError| e.to_string())?;
+        *self.0 = Some(value);
         Ok(())
     }
+}
+
+struct ErasedRun<'a, 's>(&'a mut DecodeSink<'s>);
+
+impl Run for ErasedRun<'_, '_> {
+    fn run<'de, D: serde::Deserializer<'de>>(&mut self, de: D) -> std::result::Result<(), String> {
+        decode_guarded(de, DEFAULT_MAX_DEPTH, self.0)
+    }
+}
+
+fn run_with_limit(bytes: &[u8], run: &mut impl Run) -> Result<()> {
+    let mut reader = SliceCursor { rest: bytes };
+    decode_with_limit(&mut reader, limit_exponent(bytes.len()), run)
+        .map_err(|e| Error::decode(NAME, e))?;
+    if !reader.rest.is_empty() {
+        return Err(Error::decode(
+            NAME,
+            format!(
+                "trailing bytes after the value ({} of {} bytes used)",
+                bytes.len() - reader.rest.len(),
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The power of two, at least 4x the input and at least 64 KiB, that bounds what bincode may
@@ -66,27 +115,26 @@ const MAX_LIMIT_EXPONENT: u32 = 46;
 fn decode_with_limit(
     reader: &mut SliceCursor<'_>,
     exponent: u32,
-    sink: &mut DecodeSink<'_>,
-) -> std::result::Result<(), erased_serde::Error> {
+    run: &mut impl Run,
+) -> std::result::Result<(), String> {
     macro_rules! dispatch {
         ($($e:literal)*) => {
             match exponent {
-                $($e => run(reader, bincode::config::standard().with_limit::<{ 1usize << $e }>(), sink),)*
-                _ => run(reader, bincode::config::standard().with_limit::<{ 1usize << MAX_LIMIT_EXPONENT }>(), sink),
+                $($e => run_limited(reader, bincode::config::standard().with_limit::<{ 1usize << $e }>(), run),)*
+                _ => run_limited(reader, bincode::config::standard().with_limit::<{ 1usize << MAX_LIMIT_EXPONENT }>(), run),
             }
         };
     }
-    dispatch!(16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45)
+    dispatch!(16 18 20 22 24 26 28 30 32 34 36 38 40 42 44)
 }
 
-fn run<C: bincode::config::Config>(
+fn run_limited<C: bincode::config::Config>(
     reader: &mut SliceCursor<'_>,
     config: C,
-    sink: &mut DecodeSink<'_>,
-) -> std::result::Result<(), erased_serde::Error> {
+    run: &mut impl Run,
+) -> std::result::Result<(), String> {
     let mut decoder = OwnedSerdeDecoder::from_reader(reader, config);
-    let mut erased = <dyn erased_serde::Deserializer>::erase(decoder.as_deserializer());
-    sink(&mut erased)
+    run.run(decoder.as_deserializer())
 }
 
 /// A reader over a slice that lets us see what is left once decoding stops.
@@ -127,6 +175,7 @@ mod tests {
     fn the_limit_grows_with_the_input_and_stays_bounded() {
         assert_eq!(limit_exponent(0), 16);
         assert_eq!(limit_exponent(1 << 20), 22);
+        assert_eq!(limit_exponent(1 << 21), 24);
         assert_eq!(limit_exponent(usize::MAX), MAX_LIMIT_EXPONENT);
     }
 }
