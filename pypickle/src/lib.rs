@@ -20,7 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use pypickle_core::envelope;
-pub use pypickle_core::{Error, ErrorKind, Format, Mode, Policy, Verdict};
+pub use pypickle_core::{Error, ErrorKind, Format, Mode, Policy, Value, Verdict};
 
 // Naming the format crates links their `inventory` registrations into every program using us.
 pub use pypickle_bincode as bincode_format;
@@ -98,6 +98,50 @@ pub fn load<T: serde::de::DeserializeOwned>(
     let path = path.as_ref();
     let bytes = read_file(path)?;
     from_slice(&bytes, options).map_err(|e| e.at(path))
+}
+
+/// Loads a file as a Python object graph, judging the globals it references with the options'
+/// policy first (default policy: dangerous globals refused). A pickle is never run: calls and
+/// objects stay symbolic ([`pypickle_core::value::Instance`]) unless they are safe data
+/// constructors, which are folded into plain values.
+pub fn load_value(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Value, Error> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let loaded = identify(&bytes, options)
+        .and_then(|(format, payload)| format.decode_value(payload, options.policy()));
+    loaded.map_err(|e| e.at(path))
+}
+
+/// The sorted, distinct `module.qualname` of every global a pickle file would import, as CPython
+/// resolves them (after `fix_imports`), over every pickle in the file. Nothing is run. A file that
+/// breaks part way gives the globals seen before the break; a file that is no pickle at all is an
+/// error. Feeding the list to `LoadOptions::new().strict().allow(..)` loads the file.
+pub fn validate_modules(path: impl AsRef<Path>) -> Result<Vec<String>, Error> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    validate_modules_of(&bytes).map_err(|e| e.at(path))
+}
+
+/// [`validate_modules`] over bytes (an enveloped pickle or a bare one).
+pub fn validate_modules_of(bytes: &[u8]) -> Result<Vec<String>, Error> {
+    let payload = if envelope::is_enveloped(bytes) {
+        envelope::open(bytes)?.1
+    } else {
+        bytes
+    };
+    let analysis = pypickle_pickle::analyze(payload);
+    if analysis.globals.is_empty() && analysis.roots == 0 {
+        if let Some(error) = analysis.error {
+            return Err(Error::decode(
+                "pickle",
+                format!(
+                    "not a pickle: at offset {}: {}",
+                    error.offset, error.message
+                ),
+            ));
+        }
+    }
+    Ok(pypickle_pickle::validate_modules(payload))
 }
 
 fn encode<T: serde::Serialize + ?Sized>(

@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod compat;
 pub mod disasm;
+pub mod format;
 pub mod machine;
 pub mod opcodes;
 pub mod reader;
@@ -19,4 +20,5 @@ pub mod ser;
 pub mod write;
 
 pub use analysis::{analyze, analyze_with, load, load_with, validate_modules, Analysis, Loaded};
+pub use format::{load_value, Pickle};
 pub use machine::{Encoding, Finding, FindingKind, Limits, Options, PickleError};
