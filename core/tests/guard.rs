@@ -21,8 +21,13 @@ use serde::Deserialize;
 // The format.
 
 /// An error that displays as its `Debug`, like cbor4ii's `DecodeError`.
-#[derive(Debug)]
 struct BadError(String);
+
+impl fmt::Debug for BadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BadError({:?})", self.0)
+    }
+}
 
 impl fmt::Display for BadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
