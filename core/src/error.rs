@@ -30,9 +30,15 @@ pub enum ErrorKind {
     #[error("damaged pypickle envelope: {0}")]
     Envelope(String),
     #[error("cannot encode as {format}: {message}")]
-    Encode { format: &'static str, message: String },
+    Encode {
+        format: &'static str,
+        message: String,
+    },
     #[error("cannot decode {format}: {message}")]
-    Decode { format: &'static str, message: String },
+    Decode {
+        format: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Unsafe(Box<Verdict>),
     #[error("{0}")]

@@ -253,10 +253,9 @@ impl Value {
     fn check_references(&self) -> Result<(), String> {
         let n = self.objects.len();
         let check = |item: Item| match item {
-            Item::Ref(id) if id.index() >= n => Err(format!(
-                "reference to object {} in an arena of {n}",
-                id.0
-            )),
+            Item::Ref(id) if id.index() >= n => {
+                Err(format!("reference to object {} in an arena of {n}", id.0))
+            }
             _ => Ok(()),
         };
         check(self.root)?;

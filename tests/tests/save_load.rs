@@ -383,7 +383,10 @@ fn leftovers(dir: &Path) -> Vec<String> {
 fn the_registry_path_matches_the_typed_path(#[values("bincode", "cbor", "msgpack")] format: &str) {
     let dynamic = pypickle_core::format::by_name(format).unwrap();
     // Byte equality on data without a HashMap (whose order differs between instances).
-    let inner = Inner { label: "same bytes".into(), weights: vec![1.0, -2.5] };
+    let inner = Inner {
+        label: "same bytes".into(),
+        weights: vec![1.0, -2.5],
+    };
     let typed = to_vec(&inner, &SaveOptions::new().format(format).envelope(false)).unwrap();
     assert_eq!(dynamic.to_vec(&inner).unwrap(), typed);
     let bytes = dynamic.to_vec(&rich()).unwrap();
