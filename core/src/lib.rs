@@ -17,7 +17,7 @@ pub mod value;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::{Format, Registration};
-pub use inventory;
 pub use global::{GlobalRef, Target, Usage};
-pub use policy::{Mode, Policy, Verdict};
+pub use inventory;
+pub use policy::{classify, Classification, Judged, Mode, Policy, Risk, Rule, Verdict};
 pub use value::{CallKind, Instance, Item, Object, ObjectId, Value};

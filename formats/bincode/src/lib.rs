@@ -98,15 +98,17 @@ fn run_with_limit(bytes: &[u8], run: &mut impl Run) -> Result<()> {
     Ok(())
 }
 
-/// The power of two, at least 4x the input and at least 64 KiB, that bounds what bincode may
-/// claim while decoding `len` bytes. Decoding claims each byte it reads and, for strings and
-/// byte buffers, their length before reading them, so legitimate input stays under 2x.
+/// The even power of two, at least 4x the input and at least 64 KiB (so at most 16x the input
+/// beyond that), that bounds what bincode may claim while decoding `len` bytes. Decoding claims
+/// each byte it reads and, for strings and byte buffers, their length before reading them, so
+/// legitimate input stays under 2x. Even exponents only: each one instantiates the decoder.
 fn limit_exponent(len: usize) -> u32 {
     let wanted = len.saturating_mul(4).max(1 << 16);
-    wanted
-        .next_power_of_two()
-        .trailing_zeros()
-        .min(MAX_LIMIT_EXPONENT)
+    let Some(power) = wanted.checked_next_power_of_two() else {
+        return MAX_LIMIT_EXPONENT;
+    };
+    let exponent = power.trailing_zeros();
+    (exponent + exponent % 2).min(MAX_LIMIT_EXPONENT)
 }
 
 const MAX_LIMIT_EXPONENT: u32 = 46;
@@ -177,5 +179,13 @@ mod tests {
         assert_eq!(limit_exponent(1 << 20), 22);
         assert_eq!(limit_exponent(1 << 21), 24);
         assert_eq!(limit_exponent(usize::MAX), MAX_LIMIT_EXPONENT);
+        // Every exponent it picks has its own arm in `decode_with_limit`, none falls through.
+        for shift in 0..63 {
+            let e = limit_exponent(1usize << shift);
+            assert!(
+                e % 2 == 0 && (16..=MAX_LIMIT_EXPONENT).contains(&e),
+                "{shift}: {e}"
+            );
+        }
     }
 }
