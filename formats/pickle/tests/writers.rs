@@ -631,7 +631,12 @@ struct Case {
     value: Value,
     check: &'static str,
     min_proto: u8,
+    /// The lowest protocol from which reading the pickle back gives the same graph
+    /// (`NEVER`: never, because the reader folds the call into plain data).
+    exact_from: u8,
 }
+
+const NEVER: u8 = u8::MAX;
 
 fn case(name: &'static str, check: &'static str, build: impl FnOnce(&mut Value) -> Item) -> Case {
     let mut value = Value::new();
@@ -642,6 +647,7 @@ fn case(name: &'static str, check: &'static str, build: impl FnOnce(&mut Value) 
         value,
         check,
         min_proto: 0,
+        exact_from: 0,
     }
 }
 
@@ -887,12 +893,16 @@ fn value_cases() -> Vec<Case> {
                 v.push(Object::List(vec![p, p, q]))
             },
         ),
-        case("globals", "x == [set, collections.OrderedDict, dbm.open, collections.OrderedDict.fromkeys]", |v| {
+        case("globals", "x == [set, collections.OrderedDict, dbm.open, pickle.loads]", |v| {
             let a = global(v, "builtins", "set");
             let b = global(v, "collections", "OrderedDict");
+            // Python 3's dbm is Python 2's anydbm: written so below protocol 3.
             let c = global(v, "dbm", "open");
-            let d = global(v, "collections", "OrderedDict.fromkeys");
+            let d = global(v, "_pickle", "loads");
             v.push(Object::List(vec![a, b, c, d]))
+        }),
+        case("dotted global", "x == collections.OrderedDict.fromkeys", |v| {
+            global(v, "collections", "OrderedDict.fromkeys")
         }),
         case("deep list", "depth(x) == 100000", |v| {
             let mut inner = v.push(Object::List(vec![]));
@@ -959,7 +969,152 @@ fn value_cases() -> Vec<Case> {
     });
     set_items.min_proto = 4;
     cases.push(set_items);
+    for c in &mut cases {
+        c.exact_from = match c.name {
+            // Below protocol 2 NEWOBJ is written as a call of copyreg.__newobj__.
+            "Fraction by NEWOBJ"
+            | "instance with two BUILD states"
+            | "instance whose state refers to it"
+            | "frozenset reached from its own member's state"
+            | "set reached from its own member's state" => 2,
+            // Below protocol 4 NEWOBJ_EX is NEWOBJ, or a call of copyreg.__newobj_ex__.
+            "Fraction by NEWOBJ_EX with kwargs" | "Fraction by NEWOBJ_EX without kwargs" => 4,
+            // Below protocol 4 a dotted name is a getattr call.
+            "dotted global" => 4,
+            // The reader folds `OrderedDict()` and `set()` calls into a dict and a set.
+            "OrderedDict by REDUCE + SETITEMS" | "set items on an instance (ADDITEMS)" => NEVER,
+            _ => 0,
+        };
+    }
     cases
+}
+
+/// Whether two graphs are the same from their roots: the same objects, scalars and sharing
+/// (a bijection between the reachable objects), whatever their order in the arenas.
+fn same_graph(a: &Value, b: &Value) -> Result<(), String> {
+    use std::collections::HashMap;
+    // Paths are kept as breadcrumbs (parent, step) and spelled out only for a difference.
+    let mut crumbs: Vec<(usize, &'static str, usize)> = vec![(usize::MAX, "root", 0)];
+    let path = |crumbs: &[(usize, &'static str, usize)], mut at: usize| {
+        let mut steps = Vec::new();
+        while at != usize::MAX {
+            let (parent, what, i) = crumbs[at];
+            steps.push(format!("{what}[{i}]"));
+            at = parent;
+        }
+        steps.reverse();
+        steps.join(".")
+    };
+    let mut a_to_b: HashMap<u32, u32> = HashMap::new();
+    let mut b_to_a: HashMap<u32, u32> = HashMap::new();
+    let mut todo = vec![(a.root(), b.root(), 0usize)];
+    let same_float = |x: f64, y: f64| x.to_bits() == y.to_bits();
+    while let Some((x, y, at)) = todo.pop() {
+        let (ix, iy) = match (x, y) {
+            (Item::None, Item::None) => continue,
+            (Item::Bool(p), Item::Bool(q)) if p == q => continue,
+            (Item::Int(p), Item::Int(q)) if p == q => continue,
+            (Item::Float(p), Item::Float(q)) if same_float(p, q) => continue,
+            (Item::Ref(ix), Item::Ref(iy)) => (ix, iy),
+            _ => return Err(format!("{}: {x:?} vs {y:?}", path(&crumbs, at))),
+        };
+        match (a_to_b.get(&ix.0), b_to_a.get(&iy.0)) {
+            (Some(&m), _) if m == iy.0 => continue,
+            (None, None) => {
+                a_to_b.insert(ix.0, iy.0);
+                b_to_a.insert(iy.0, ix.0);
+            }
+            _ => return Err(format!("{}: sharing differs", path(&crumbs, at))),
+        }
+        let (ox, oy) = (a.get(ix), b.get(iy));
+        let mut push = |m: Item, n: Item, what: &'static str, i: usize| {
+            crumbs.push((at, what, i));
+            todo.push((m, n, crumbs.len() - 1));
+        };
+        match (ox, oy) {
+            (Object::BigInt(p), Object::BigInt(q)) if p == q => {}
+            (Object::Complex { re: r1, im: i1 }, Object::Complex { re: r2, im: i2 })
+                if same_float(*r1, *r2) && same_float(*i1, *i2) => {}
+            (Object::Str(p), Object::Str(q)) if p == q => {}
+            (Object::Bytes(p), Object::Bytes(q)) | (Object::ByteArray(p), Object::ByteArray(q))
+                if p == q => {}
+            (Object::List(p), Object::List(q))
+            | (Object::Tuple(p), Object::Tuple(q))
+            | (Object::Set(p), Object::Set(q))
+            | (Object::FrozenSet(p), Object::FrozenSet(q))
+                if p.len() == q.len() =>
+            {
+                for (i, (m, n)) in p.iter().zip(q).enumerate() {
+                    push(*m, *n, "item", i);
+                }
+            }
+            (Object::Dict(p), Object::Dict(q)) if p.len() == q.len() => {
+                for (i, (m, n)) in p.iter().zip(q).enumerate() {
+                    push(m.0, n.0, "key", i);
+                    push(m.1, n.1, "value", i);
+                }
+            }
+            (
+                Object::Global {
+                    module: m1,
+                    name: n1,
+                },
+                Object::Global {
+                    module: m2,
+                    name: n2,
+                },
+            ) if m1 == m2 && n1 == n2 => {}
+            (Object::Extension(p), Object::Extension(q)) if p == q => {}
+            (Object::PersistentId(p), Object::PersistentId(q)) => push(*p, *q, "pid", 0),
+            (
+                Object::Buffer {
+                    index: i1,
+                    readonly: r1,
+                },
+                Object::Buffer {
+                    index: i2,
+                    readonly: r2,
+                },
+            ) if i1 == i2 && r1 == r2 => {}
+            (Object::Instance(p), Object::Instance(q))
+                if p.kind == q.kind
+                    && p.kwargs.is_some() == q.kwargs.is_some()
+                    && p.state.len() == q.state.len()
+                    && p.list_items.len() == q.list_items.len()
+                    && p.dict_items.len() == q.dict_items.len()
+                    && p.set_items.len() == q.set_items.len() =>
+            {
+                push(p.callable, q.callable, "callable", 0);
+                push(p.args, q.args, "args", 0);
+                if let (Some(k1), Some(k2)) = (p.kwargs, q.kwargs) {
+                    push(k1, k2, "kwargs", 0);
+                }
+                for (i, (m, n)) in p.state.iter().zip(&q.state).enumerate() {
+                    push(*m, *n, "state", i);
+                }
+                for (i, (m, n)) in p.list_items.iter().zip(&q.list_items).enumerate() {
+                    push(*m, *n, "list_item", i);
+                }
+                for (i, (m, n)) in p.dict_items.iter().zip(&q.dict_items).enumerate() {
+                    push(m.0, n.0, "dict_key", i);
+                    push(m.1, n.1, "dict_value", i);
+                }
+                for (i, (m, n)) in p.set_items.iter().zip(&q.set_items).enumerate() {
+                    push(*m, *n, "set_item", i);
+                }
+            }
+            _ => {
+                let short = |o: &Object| format!("{o:?}").chars().take(200).collect::<String>();
+                return Err(format!(
+                    "{}: {} vs {}",
+                    path(&crumbs, at),
+                    short(ox),
+                    short(oy)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// 2**n in decimal, without a bignum crate.
@@ -1135,4 +1290,125 @@ fn value_writer_appends_and_leaves_output_alone_on_error() {
     let mut out = b"prefix".to_vec();
     assert!(pypickle_pickle::write::write_value_into(&bad, 4, &mut out).is_err());
     assert_eq!(out, b"prefix");
+}
+
+#[test]
+fn values_read_back_as_the_same_graph() {
+    // The crate's own reader loads what the writer wrote into the same graph (sharing and
+    // cycles included), except where the writer must spell an object as a call (see
+    // `exact_from`).
+    let limits = pypickle_pickle::Limits {
+        max_depth: 1_000_000,
+        ..pypickle_pickle::Limits::default()
+    };
+    let mut checked = 0;
+    for c in value_cases() {
+        for proto in c.min_proto.max(c.exact_from)..=5 {
+            if c.exact_from == NEVER {
+                break;
+            }
+            let data = write_value(&c.value, proto).unwrap();
+            let loaded = pypickle_pickle::load(&data, &limits);
+            assert!(
+                loaded.error.is_none(),
+                "{} at protocol {proto}: {:?}",
+                c.name,
+                loaded.error
+            );
+            assert_eq!(loaded.roots.len(), 1, "{} at protocol {proto}", c.name);
+            if let Err(diff) = same_graph(&c.value, &loaded.value) {
+                panic!(
+                    "{} at protocol {proto} reads back differently: {diff}",
+                    c.name
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "only {checked} round trips checked");
+}
+
+#[test]
+fn serde_pickles_read_back_through_the_value_deserializer() {
+    // serde -> pickle -> reader -> Value -> serde: the writer's mapping and core::de's agree.
+    #[derive(Deserialize, Debug)]
+    struct Back {
+        name: String,
+        max: u64,
+        min: i64,
+        wide_min: i128,
+        wide_max: u128,
+        nan: f64,
+        neg_zero: f64,
+        missing: Option<i32>,
+        present: Option<String>,
+        unit_struct: UnitStruct,
+        newtype: Meters,
+        triple: (u8, String, bool),
+        nothing: [u8; 0],
+        point: Point,
+        nested: Vec<Vec<i16>>,
+        scores: BTreeMap<String, i64>,
+        by_id: BTreeMap<i32, String>,
+        by_pair: BTreeMap<(u8, u8), bool>,
+        shapes: Vec<Shape>,
+        #[serde(with = "as_bytes")]
+        blob: Vec<u8>,
+        raw: Vec<u8>,
+        initial: char,
+        many: Vec<u16>,
+        table: BTreeMap<u32, u32>,
+    }
+    let r = rich();
+    for proto in 2..=5 {
+        let data = ser::to_vec(&r, proto).unwrap();
+        let loaded = pypickle_pickle::load(&data, &pypickle_pickle::Limits::default());
+        assert!(loaded.error.is_none(), "{:?}", loaded.error);
+        let back: Back = pypickle_core::de::from_value(&loaded.value).unwrap();
+        assert_eq!(back.name, r.name);
+        assert_eq!(
+            (back.max, back.min, back.wide_min, back.wide_max),
+            (r.max, r.min, r.wide_min, r.wide_max)
+        );
+        assert!(back.nan.is_nan());
+        assert_eq!(back.neg_zero.to_bits(), (-0.0f64).to_bits());
+        assert_eq!((back.missing, back.present), (r.missing, r.present.clone()));
+        assert_eq!(
+            (back.unit_struct, back.newtype, back.nothing),
+            (UnitStruct, Meters(2.5), [])
+        );
+        assert_eq!(back.triple, r.triple);
+        assert_eq!(back.point, r.point);
+        assert_eq!(back.nested, r.nested);
+        assert_eq!(back.scores, r.scores);
+        assert_eq!(back.by_id, r.by_id);
+        assert_eq!(back.by_pair, r.by_pair);
+        assert_eq!(back.shapes, r.shapes);
+        assert_eq!(back.blob, r.blob);
+        assert_eq!(back.raw, r.raw);
+        assert_eq!(back.initial, r.initial);
+        assert_eq!(back.many, r.many);
+        assert_eq!(back.table, r.table);
+    }
+}
+
+#[test]
+fn same_graph_sees_sharing_and_contents() {
+    let mut shared = Value::new();
+    let a = shared.push(Object::List(vec![Item::Int(1)]));
+    let root = shared.push(Object::List(vec![a, a]));
+    shared.set_root(root);
+    let mut copies = Value::new();
+    let a = copies.push(Object::List(vec![Item::Int(1)]));
+    let b = copies.push(Object::List(vec![Item::Int(1)]));
+    let root = copies.push(Object::List(vec![a, b]));
+    copies.set_root(root);
+    assert!(same_graph(&shared, &shared).is_ok());
+    assert!(same_graph(&shared, &copies).is_err());
+    assert!(same_graph(&copies, &shared).is_err());
+    let mut other = Value::new();
+    let a = other.push(Object::List(vec![Item::Int(2)]));
+    let root = other.push(Object::List(vec![a, a]));
+    other.set_root(root);
+    assert!(same_graph(&shared, &other).is_err());
 }
