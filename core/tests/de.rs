@@ -753,3 +753,15 @@ fn other_mismatches() {
     assert!(err::<BTreeMap<String, u8>>(&v)
         .contains("found an object made by calling collections.OrderedDict"));
 }
+
+#[test]
+fn erased_serde_drives_the_deserializer() {
+    // How a `Format::decode` sink receives it.
+    let mut b = B::new();
+    let x = b.s("x");
+    let root = b.list(vec![x, x]);
+    let v = b.done(root);
+    let mut erased = <dyn erased_serde::Deserializer>::erase(Deserializer::new(&v));
+    let got: Vec<String> = erased_serde::deserialize(&mut erased).unwrap();
+    assert_eq!(got, vec!["x", "x"]);
+}

@@ -792,6 +792,45 @@ mod tests {
     }
 
     #[test]
+    fn erased_serde_drives_the_serializer() {
+        // How a `Format::encode(&dyn erased_serde::Serialize, &mut Vec<u8>)` uses it.
+        let value: &dyn erased_serde::Serialize = &(1u8, "two");
+        let mut out = b"head".to_vec();
+        let mut ser = Serializer::new(&mut out, DEFAULT_PROTOCOL).unwrap();
+        erased_serde::serialize(value, &mut ser).unwrap();
+        ser.into_inner().unwrap();
+        assert_eq!(&out[..4], b"head");
+        assert_eq!(
+            &out[4..],
+            &to_vec(&(1u8, "two"), DEFAULT_PROTOCOL).unwrap()[..]
+        );
+    }
+
+    #[test]
+    fn streaming_writes_the_same_bytes_in_pieces() {
+        struct Counting(Vec<u8>, usize);
+        impl io::Write for Counting {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.extend_from_slice(b);
+                self.1 += 1;
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let big: Vec<(u32, String)> = (0..60_000).map(|i| (i, format!("item {i}"))).collect();
+        for proto in 2..=5 {
+            let whole = to_vec(&big, proto).unwrap();
+            let mut ser = Serializer::new(Counting(Vec::new(), 0), proto).unwrap();
+            big.serialize(&mut ser).unwrap();
+            let out = ser.into_inner().unwrap();
+            assert_eq!(out.0, whole, "protocol {proto}");
+            assert!(out.1 > 10, "protocol {proto}: {} writes", out.1);
+        }
+    }
+
+    #[test]
     fn protocols_outside_2_to_5_are_refused() {
         for p in [0, 1, 6, 255] {
             let err = to_vec(&1u8, p).unwrap_err().to_string();
