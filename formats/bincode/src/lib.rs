@@ -183,7 +183,7 @@ mod tests {
         for shift in 0..63 {
             let e = limit_exponent(1usize << shift);
             assert!(
-                e % 2 == 0 && (16..=MAX_LIMIT_EXPONENT).contains(&e),
+                e.is_multiple_of(2) && (16..=MAX_LIMIT_EXPONENT).contains(&e),
                 "{shift}: {e}"
             );
         }
