@@ -25,10 +25,13 @@ pub use pypickle_core::{Error, ErrorKind, Format, Mode, Policy, Value, Verdict};
 // Naming the format crates links their `inventory` registrations into every program using us.
 pub use pypickle_bincode as bincode_format;
 pub use pypickle_cbor as cbor_format;
+pub use pypickle_json as json_format;
 pub use pypickle_msgpack as msgpack_format;
 pub use pypickle_pickle as pickle_format;
 
+pub mod convert;
 mod options;
+pub mod scan;
 
 pub use options::{LoadOptions, SaveOptions};
 

@@ -1,0 +1,1 @@
+//! JSON export (placeholder: issue 5).

@@ -1,0 +1,1 @@
+//! Conversion between pickle and the safe formats (placeholder: issue 5).

@@ -1,0 +1,1 @@
+//! Scanning files and containers (placeholder: issue 4).
