@@ -675,6 +675,62 @@ fn nested_lists(depth: usize) -> Value {
     b.done(inner)
 }
 
+#[derive(Deserialize, Debug)]
+#[allow(dead_code)]
+struct Wide {
+    a: String,
+    b: u64,
+    c: f64,
+    d: Option<String>,
+    e: Vec<u8>,
+    f: String,
+    g: u64,
+    h: f64,
+    i: Option<String>,
+    j: Vec<u8>,
+    k: String,
+    l: u64,
+    m: f64,
+    n: Option<String>,
+    o: Vec<u8>,
+    p: String,
+    q: u64,
+    r: f64,
+    s: Option<String>,
+    children: Vec<Wide>,
+}
+
+fn wide_tree(nodes: usize) -> Value {
+    let mut b = B::new();
+    let names = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r",
+        "s",
+    ];
+    let s = b.s("x");
+    let by = b.bytes(b"\x01");
+    let mut inner: Option<Item> = None;
+    for _ in 0..nodes {
+        let kids = b.list(inner.into_iter().collect());
+        let mut fields: Vec<(&str, Item)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let item = match i % 5 {
+                    0 => s,
+                    1 => Item::Int(1),
+                    2 => Item::Float(1.0),
+                    3 => Item::None,
+                    _ => by,
+                };
+                (*n, item)
+            })
+            .collect();
+        fields.push(("children", kids));
+        inner = Some(b.obj(fields));
+    }
+    b.done(inner.unwrap())
+}
+
 #[test]
 fn depth_is_bounded() {
     // DEFAULT_MAX_DEPTH levels work on a test thread's stack (2 MiB, debug build)...
@@ -690,6 +746,11 @@ fn depth_is_bounded() {
         "{e}"
     );
     let e = err::<Dyn>(&nested_lists(200_000));
+    assert!(e.contains("nested more than"), "{e}");
+    // A wide struct holding a Vec of itself (two levels per node) at the limit.
+    let wide = wide_tree(DEFAULT_MAX_DEPTH / 2);
+    from_value::<Wide>(&wide).unwrap();
+    let e = err::<Wide>(&wide_tree(DEFAULT_MAX_DEPTH / 2 + 1));
     assert!(e.contains("nested more than"), "{e}");
     // The limit can be changed.
     let v = nested_lists(10);
