@@ -30,9 +30,14 @@ pub fn load_value(bytes: &[u8], policy: &Policy) -> Result<Value> {
 
 fn first_root(loaded: Loaded) -> Result<Value> {
     if let Some(error) = loaded.error {
+        let what = if error.offset == 0 {
+            "not a pickle: "
+        } else {
+            ""
+        };
         return Err(Error::decode(
             NAME,
-            format!("at offset {}: {}", error.offset, error.message),
+            format!("{what}at offset {}: {}", error.offset, error.message),
         ));
     }
     let Some(&root) = loaded.roots.first() else {
@@ -53,13 +58,15 @@ impl Format for Pickle {
     }
 
     /// Protocols 2 to 5 start with PROTO. Protocol 0 and 1 pickles have no magic number: they are
-    /// recognised by a first byte that is a protocol 0/1 opcode (all ASCII, so never CBOR's
-    /// `d9 d9 f7` or the envelope's `b5`). That is weak evidence, but what follows is read with
-    /// every check the reader has, and a file that is no pickle gets the reader's error.
+    /// recognised by a first byte that is a protocol 0/1 opcode able to start a pickle, one that
+    /// takes nothing from the (empty) stack, per the opcode table. All of those are ASCII, so
+    /// never CBOR's `d9 d9 f7` or the envelope's `b5`. That is weak evidence, but what follows
+    /// is read with every check the reader has.
     fn sniff(&self, bytes: &[u8]) -> bool {
         match bytes {
             [0x80, 2..=5, ..] => true,
-            [first, ..] => crate::opcodes::BY_BYTE[*first as usize].is_some_and(|op| op.proto <= 1),
+            [first, ..] => crate::opcodes::BY_BYTE[*first as usize]
+                .is_some_and(|op| op.proto <= 1 && !op.stack.mark && op.stack.pops == 0),
             [] => false,
         }
     }
@@ -88,5 +95,43 @@ impl Format for Pickle {
 
     fn encode_value(&self, value: &Value, out: &mut Vec<u8>) -> Result<()> {
         crate::write::write_value_into(value, crate::ser::DEFAULT_PROTOCOL, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_knows_pickles_and_not_text() {
+        for pickle in [
+            &b"\x80\x04\x95"[..],
+            b"(lp0\n",
+            b"I1\n.",
+            b"]q\x00.",
+            b"cos\nsystem\n",
+        ] {
+            assert!(Pickle.sniff(pickle), "{pickle:?}");
+        }
+        // Text whose first letter is an opcode that needs a stack (TUPLE, APPEND, STOP, ...).
+        for text in [
+            &b"this is text"[..],
+            b"abc",
+            b".",
+            b"",
+            b"\xd9\xd9\xf7",
+            b"{\"json\": 1}",
+        ] {
+            assert!(!Pickle.sniff(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_stream_failing_at_its_first_opcode_is_not_a_pickle() {
+        let err = load_value(b"I not a number\n.", &Policy::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("not a pickle: at offset 0"),
+            "{err}"
+        );
     }
 }
