@@ -72,27 +72,23 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Loaded {
 pub fn load_with(bytes: &[u8], options: &Options) -> Loaded {
     let mut outcome = Machine::new(bytes, options, true).run();
     let nodes = std::mem::take(&mut outcome.nodes);
-    let mut roots = outcome.roots;
-    let mut partial = outcome.partial;
     let mut error = outcome.error;
-    let value = match export(
+    let (value, roots, partial) = match export(
         nodes,
         &outcome.globals,
-        &mut roots,
-        &mut partial,
-        options.limits.max_depth,
+        &outcome.roots,
+        &outcome.partial,
+        (!outcome.depths_exact).then_some(options.limits.max_depth),
     ) {
-        Ok(value) => value,
+        Ok(exported) => exported,
         Err(message) => {
             // A value nested too deeply for its consumers is not handed out at all.
-            roots.clear();
-            partial.clear();
             error.get_or_insert(PickleError {
                 offset: 0,
                 message,
                 limit: true,
             });
-            Value::new()
+            (Value::new(), Vec::new(), Vec::new())
         }
     };
     Loaded {

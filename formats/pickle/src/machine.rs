@@ -26,13 +26,14 @@ use num_bigint::BigInt;
 use pypickle_core::{CallKind, GlobalRef, Instance, Item, Object, ObjectId, Target, Usage, Value};
 
 use crate::opcodes::Op;
-use crate::reader::{Arg, Instruction, ReadErrorKind, Reader};
+use crate::reader::{byte_repr, decode_arg, decode_int, Arg, ArgError};
 
 /// Bounds on what a pickle may make the machine do. Exceeding one stops the machine with an
 /// error naming the limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// How deeply built values may nest (a list in a list is depth 2).
+    /// How deeply built values may nest (a list in a list is depth 2). Checked by `load` only:
+    /// `analyze` builds no values.
     pub max_depth: usize,
     /// Memo entries (distinct indices) per pickle.
     pub max_memo: usize,
@@ -40,6 +41,7 @@ pub struct Limits {
     pub max_opcodes: u64,
     /// Total size of built values: payload bytes plus one per object and per container slot.
     /// Shared references (GET, DUP) count once, so this grows with the input, never faster.
+    /// Checked by `load` only.
     pub max_value_size: u64,
     /// Stack entries plus open marks.
     pub max_stack: usize,
@@ -179,12 +181,15 @@ pub(crate) struct Outcome<'a> {
     pub globals: Vec<GlobalRef>,
     pub findings: Vec<Finding>,
     pub error: Option<PickleError>,
-    pub roots: Vec<Item>,
+    pub roots: Vec<Val>,
     /// The stack when the machine stopped on an error.
-    pub partial: Vec<Item>,
+    pub partial: Vec<Val>,
     pub protocols: Vec<u8>,
     pub opcodes: u64,
     pub(crate) nodes: Vec<Node<'a>>,
+    /// Whether the depths counted while building are exact (no container took children
+    /// after it was nested), so that export need not measure the graph.
+    pub depths_exact: bool,
 }
 
 /// An object of the machine's arena. Mirrors [`Object`] but borrows payloads from the input
@@ -198,15 +203,15 @@ pub(crate) enum Node<'a> {
     Str(Cow<'a, str>),
     Bytes(Cow<'a, [u8]>),
     ByteArray(Cow<'a, [u8]>),
-    List(Vec<Item>),
-    Tuple(Vec<Item>),
-    Dict(Vec<(Item, Item)>),
-    Set(Vec<Item>),
-    FrozenSet(Vec<Item>),
+    List(Vec<Val>),
+    Tuple(Vec<Val>),
+    Dict(Vec<(Val, Val)>),
+    Set(Vec<Val>),
+    FrozenSet(Vec<Val>),
     /// An imported object: index of its [`GlobalRef`].
     Global(u32),
-    Instance(Box<Instance>),
-    PersistentId(Item),
+    Instance(Box<Call>),
+    PersistentId(Val),
     Buffer {
         index: u32,
         readonly: bool,
@@ -234,7 +239,7 @@ impl Node<'_> {
     }
 
     /// The `k`-th item this node holds, in [`Value::children`] order.
-    fn child(&self, k: usize) -> Option<Item> {
+    fn child(&self, k: usize) -> Option<Val> {
         match self {
             Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(k).copied(),
             Node::Dict(pairs) => {
@@ -249,7 +254,7 @@ impl Node<'_> {
     }
 }
 
-fn instance_child(inst: &Instance, mut k: usize) -> Option<Item> {
+fn instance_child(inst: &Call, mut k: usize) -> Option<Val> {
     let heads = [Some(inst.callable), Some(inst.args), inst.kwargs];
     for head in heads.into_iter().flatten() {
         if k == 0 {
@@ -271,6 +276,110 @@ fn instance_child(inst: &Instance, mut k: usize) -> Option<Item> {
     inst.set_items.get(k).copied()
 }
 
+/// A slot of the stack, the memo and the arena's containers: core's [`Item`] with a
+/// word-sized tag. Copying an `Item` (one-byte tag, payload at byte 1 or 8) compiles to
+/// overlapping moves of its last 15 bytes, which stall store forwarding on every push and
+/// memo read; a `Val` is two plain words. Converted to `Item` on export.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, u64)]
+pub(crate) enum Val {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Ref(ObjectId),
+}
+
+/// A call and what was applied to its result: core's [`Instance`] over [`Val`]s.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Call {
+    kind: CallKind,
+    callable: Val,
+    args: Val,
+    kwargs: Option<Val>,
+    state: Vec<Val>,
+    list_items: Vec<Val>,
+    dict_items: Vec<(Val, Val)>,
+    set_items: Vec<Val>,
+}
+
+impl Call {
+    fn new(kind: CallKind, callable: Val, args: Val, kwargs: Option<Val>) -> Self {
+        Call {
+            kind,
+            callable,
+            args,
+            kwargs,
+            state: Vec::new(),
+            list_items: Vec::new(),
+            dict_items: Vec::new(),
+            set_items: Vec::new(),
+        }
+    }
+}
+
+/// When values are not built, every object but strs, tuples and globals is one shared node of
+/// its shape: enough for folding decisions and findings, and nothing to allocate.
+#[derive(Clone, Copy)]
+enum Shape {
+    BigInt,
+    Complex,
+    Bytes,
+    ByteArray,
+    List,
+    Dict,
+    Set,
+    FrozenSet,
+    Instance,
+    PersistentId,
+    Buffer,
+}
+
+impl Shape {
+    /// The shared nodes, at the ids of their shapes.
+    fn nodes<'a>() -> Vec<Node<'a>> {
+        vec![
+            Node::BigInt(Box::default()),
+            Node::Complex(0.0, 0.0),
+            Node::Bytes(Cow::Borrowed(b"")),
+            Node::ByteArray(Cow::Borrowed(b"")),
+            Node::List(Vec::new()),
+            Node::Dict(Vec::new()),
+            Node::Set(Vec::new()),
+            Node::FrozenSet(Vec::new()),
+            Node::Instance(Box::new(Call::new(
+                CallKind::Reduce,
+                Val::None,
+                Val::None,
+                None,
+            ))),
+            Node::PersistentId(Val::None),
+            Node::Buffer {
+                index: 0,
+                readonly: false,
+            },
+        ]
+    }
+}
+
+/// The shared node standing for `node` when values are not built.
+fn shape(node: &Node<'_>) -> Option<Shape> {
+    Some(match node {
+        Node::BigInt(_) | Node::Long(_) => Shape::BigInt,
+        Node::Complex(..) => Shape::Complex,
+        Node::Bytes(_) => Shape::Bytes,
+        Node::ByteArray(_) => Shape::ByteArray,
+        Node::List(_) => Shape::List,
+        Node::Dict(_) => Shape::Dict,
+        Node::Set(_) => Shape::Set,
+        Node::FrozenSet(_) => Shape::FrozenSet,
+        Node::Instance(_) => Shape::Instance,
+        Node::PersistentId(_) => Shape::PersistentId,
+        Node::Buffer { .. } => Shape::Buffer,
+        Node::Str(_) | Node::Tuple(_) | Node::Global(_) => return None,
+    })
+}
+
 /// The target of a STACK_GLOBAL whose operands are not both str.
 pub const UNRESOLVED: &str = "<unresolved>";
 
@@ -286,12 +395,12 @@ enum Key<'n> {
     Id(u32),
 }
 
-fn key_of<'n>(nodes: &'n [Node<'_>], item: Item) -> Option<Key<'n>> {
+fn key_of<'n>(nodes: &'n [Node<'_>], item: Val) -> Option<Key<'n>> {
     Some(match item {
-        Item::None => Key::None,
-        Item::Bool(b) => Key::Int(b as i64),
-        Item::Int(i) => Key::Int(i),
-        Item::Float(f) => {
+        Val::None => Key::None,
+        Val::Bool(b) => Key::Int(b as i64),
+        Val::Int(i) => Key::Int(i),
+        Val::Float(f) => {
             if f.is_nan() {
                 return None; // NaN equals nothing (not even itself, as Python keys go).
             }
@@ -301,7 +410,7 @@ fn key_of<'n>(nodes: &'n [Node<'_>], item: Item) -> Option<Key<'n>> {
                 Key::Float(f.to_bits())
             }
         }
-        Item::Ref(id) => match nodes.get(id.index()) {
+        Val::Ref(id) => match nodes.get(id.index()) {
             Some(Node::Str(s)) => Key::Str(s),
             Some(Node::Bytes(b)) => Key::Bytes(b),
             _ => Key::Id(id.0),
@@ -309,14 +418,41 @@ fn key_of<'n>(nodes: &'n [Node<'_>], item: Item) -> Option<Key<'n>> {
     })
 }
 
+/// The bit of a node's depth that says it is inside some container.
+const NESTED: u32 = 1 << 31;
+
+/// Where `key` is among the keys of a small dict: the same item first (memoized keys), then
+/// Python's equality where it differs from identity (numbers across types, str and bytes by
+/// content).
+#[inline]
+fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Val, Val)], key: Val) -> Option<usize> {
+    if let Some(p) = pairs.iter().position(|&(k, _)| k == key) {
+        return Some(p);
+    }
+    match key {
+        Val::Ref(_) => match key_of(nodes, key) {
+            Some(wanted @ (Key::Str(_) | Key::Bytes(_))) => pairs
+                .iter()
+                .position(|&(k, _)| matches!(k, Val::Ref(_)) && key_of(nodes, k) == Some(wanted)),
+            _ => None,
+        },
+        _ => {
+            let wanted = key_of(nodes, key)?;
+            pairs
+                .iter()
+                .position(|&(k, _)| !matches!(k, Val::Ref(_)) && key_of(nodes, k) == Some(wanted))
+        }
+    }
+}
+
 /// Below this many entries a dict or set is searched linearly; above, through a hash index.
 const INDEX_FROM: usize = 16;
 
 struct Memo {
     /// Indices written in order (the usual case) live here...
-    dense: Vec<Option<Item>>,
+    dense: Vec<Option<Val>>,
     /// ...others here, so that a huge index never allocates.
-    sparse: HashMap<u64, Item>,
+    sparse: HashMap<u64, Val>,
     /// Entries filled: MEMOIZE's next index.
     len: usize,
 }
@@ -337,8 +473,7 @@ impl Memo {
     }
 
     #[inline]
-    fn get(&self, index: i64) -> Option<Item> {
-        let i = u64::try_from(index).ok()?;
+    fn get(&self, i: u64) -> Option<Val> {
         match self.dense.get(i as usize) {
             Some(slot) => *slot,
             None => self.sparse.get(&i).copied(),
@@ -347,7 +482,7 @@ impl Memo {
 
     /// Stores `item`; false when that would exceed `max` entries.
     #[inline]
-    fn put(&mut self, index: u64, item: Item, max: usize) -> bool {
+    fn put(&mut self, index: u64, item: Val, max: usize) -> bool {
         let dense_len = self.dense.len() as u64;
         if index < dense_len {
             let slot = &mut self.dense[index as usize];
@@ -388,7 +523,11 @@ enum Flow {
     Stop,
 }
 
-type Step = Result<Flow, PickleError>;
+/// The machine stopped; why is in [`Machine::halted`]. A zero-sized error keeps every result
+/// of the hot path in registers.
+struct Halt;
+
+type Step = Result<Flow, Halt>;
 
 pub(crate) struct Machine<'a, 'o> {
     data: &'a [u8],
@@ -403,14 +542,14 @@ pub(crate) struct Machine<'a, 'o> {
     indexes: HashMap<u32, hashbrown::HashTable<u32>>,
     hasher: hashbrown::DefaultHashBuilder,
 
-    stack: Vec<Item>,
+    stack: Vec<Val>,
     marks: Vec<usize>,
     memo: Memo,
 
     globals: Vec<GlobalRef>,
     findings: Vec<Finding>,
     findings_dropped: u64,
-    roots: Vec<Item>,
+    roots: Vec<Val>,
     protocols: Vec<u8>,
     opcodes: u64,
     value_size: u64,
@@ -419,21 +558,36 @@ pub(crate) struct Machine<'a, 'o> {
     pickle: usize,
     proto: u8,
     proto_seen: bool,
-    ops_in_pickle: u64,
-    reported_above_proto: bool,
+    /// Opcodes of protocols above this are reported (once per pickle).
+    quiet_up_to: u8,
+    /// Offset of the first opcode of the pickle being run.
+    pickle_start: u64,
+    /// `options.limits.max_opcodes` and `max_stack`, at hand.
+    max_opcodes: u64,
+    max_stack: usize,
     buffers: u32,
     frame_end: Option<u64>,
+    /// `frame_end`, or `u64::MAX` outside frames: one comparison per opcode.
+    frame_watch: u64,
     /// Offset of the opcode being run.
     at: u64,
+    /// Where the next byte is read.
+    pos: usize,
+    /// Why the machine stopped.
+    halted: Option<PickleError>,
+    /// Whether a container took children after it was itself put in another: then the
+    /// depths counted on the way are low bounds, and export measures the graph.
+    depths_stale: bool,
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
     pub(crate) fn new(data: &'a [u8], options: &'o Options, build: bool) -> Self {
+        let nodes = if build { Vec::new() } else { Shape::nodes() };
         Machine {
             data,
             options,
             build,
-            nodes: Vec::new(),
+            nodes,
             depths: Vec::new(),
             indexes: HashMap::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
@@ -450,21 +604,32 @@ impl<'a, 'o> Machine<'a, 'o> {
             pickle: 0,
             proto: 0,
             proto_seen: false,
-            ops_in_pickle: 0,
-            reported_above_proto: false,
+            quiet_up_to: u8::MAX,
+            pickle_start: 0,
+            max_opcodes: options.limits.max_opcodes,
+            max_stack: options.limits.max_stack,
             buffers: 0,
             frame_end: None,
+            frame_watch: u64::MAX,
             at: 0,
+            pos: 0,
+            halted: None,
+            depths_stale: false,
         }
     }
 
     /// Runs every pickle of the input.
     pub(crate) fn run(mut self) -> Outcome<'a> {
-        let mut reader = Reader::new(self.data);
         let mut error = None;
         loop {
-            let start = reader.position() as u64;
-            let result = self.run_pickle(&mut reader);
+            let start = self.pos as u64;
+            let result = self.run_pickle().map_err(|Halt| {
+                self.halted.take().unwrap_or_else(|| PickleError {
+                    offset: self.at,
+                    message: "stopped".into(),
+                    limit: false,
+                })
+            });
             self.protocols.push(self.proto);
             match result {
                 Ok(()) if self.pickle > 0 => self.find_at(
@@ -494,7 +659,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                     break;
                 }
             }
-            if reader.at_end() {
+            if self.pos >= self.data.len() {
                 break;
             }
             self.pickle += 1;
@@ -522,99 +687,111 @@ impl<'a, 'o> Machine<'a, 'o> {
             protocols: self.protocols,
             opcodes: self.opcodes,
             nodes: self.nodes,
+            depths_exact: !self.depths_stale,
         }
     }
 
     /// Runs one pickle, to its STOP. On an error the stack is left as it was.
-    fn run_pickle(&mut self, reader: &mut Reader<'a>) -> Result<(), PickleError> {
+    fn run_pickle(&mut self) -> Result<(), Halt> {
         // Fresh stack, marks and memo, as `pickle.load` called again.
         self.stack.clear();
         self.marks.clear();
         self.memo.clear();
         self.proto = 0;
         self.proto_seen = false;
-        self.ops_in_pickle = 0;
-        self.reported_above_proto = false;
+        self.quiet_up_to = u8::MAX;
+        self.pickle_start = self.pos as u64;
         self.buffers = 0;
         self.frame_end = None;
+        self.frame_watch = u64::MAX;
         loop {
-            let ins = match reader.read() {
-                Ok(Some(ins)) => ins,
-                Ok(None) => {
-                    return Err(self.fail_at(
-                        self.data.len() as u64,
-                        "ran out of input before STOP".to_string(),
-                    ))
-                }
-                Err(e) => {
-                    let message = match e.kind {
-                        ReadErrorKind::Truncated if e.op.is_none() => {
-                            "ran out of input before STOP".to_string()
-                        }
-                        _ => e.to_string(),
-                    };
-                    return Err(self.fail_at(e.offset, message));
-                }
+            let start = self.pos;
+            let Some(&byte) = self.data.get(start) else {
+                let at = self.data.len() as u64;
+                return Err(self.fail_at(at, "ran out of input before STOP".into()));
             };
+            let Some(op) = Op::from_byte(byte) else {
+                let message = format!("invalid load key {}", byte_repr(byte));
+                return Err(self.fail_at(start as u64, message));
+            };
+            self.at = start as u64;
+            self.pos = start + 1;
             self.opcodes += 1;
-            if self.opcodes > self.options.limits.max_opcodes {
-                return Err(self.limit(
-                    ins.offset,
-                    format!("more than {} opcodes", self.options.limits.max_opcodes),
-                ));
+            if self.opcodes > self.max_opcodes {
+                let what = format!("more than {} opcodes", self.max_opcodes);
+                return Err(self.limit(start as u64, what));
             }
-            self.at = ins.offset;
-            self.check_frame(&ins);
-            if self.proto_seen
-                && !self.reported_above_proto
-                && ins.op.proto() > self.proto
-                && ins.op != Op::Frame
-            {
-                self.reported_above_proto = true;
-                self.find(
-                    FindingKind::OpcodeAboveProtocol,
-                    format!(
-                        "{} is a protocol {} opcode in a pickle that declared protocol {}",
-                        ins.op,
-                        ins.op.proto(),
-                        self.proto
-                    ),
-                );
+            if op.proto() > self.quiet_up_to && op != Op::Frame {
+                self.above_protocol(op);
             }
-            self.ops_in_pickle += 1;
-            if let Flow::Stop = self.step(ins)? {
+            let flow = self.step(op)?;
+            if self.pos as u64 > self.frame_watch {
+                self.frame_passed(op);
+            }
+            if let Flow::Stop = flow {
                 return Ok(());
             }
         }
     }
 
-    fn check_frame(&mut self, ins: &Instruction<'a>) {
-        if let Some(end) = self.frame_end {
-            if ins.offset == end {
-                self.frame_end = None;
-            } else if ins.offset < end && ins.end > end {
-                self.frame_end = None;
-                self.find(
-                    FindingKind::FrameMismatch,
-                    format!("{} crosses the end of its frame at offset {end}", ins.op),
-                );
-            } else if ins.offset < end && ins.op == Op::Frame {
-                self.frame_end = None;
-                self.find(
-                    FindingKind::FrameMismatch,
-                    format!("a FRAME starts before the end of the current frame at offset {end}"),
-                );
-            } else if ins.offset < end && ins.op == Op::Stop && ins.end != end {
-                self.frame_end = None;
-                self.find(
-                    FindingKind::FrameMismatch,
-                    format!(
-                        "STOP ends the pickle {} bytes before the end of its frame",
-                        end - ins.end
-                    ),
-                );
-            }
+    /// The argument of the opcode being run (the cursor is just past the opcode byte).
+    #[inline(always)]
+    fn arg(&mut self, op: Op) -> Result<Arg<'a>, Halt> {
+        match decode_arg(op, self.data, &mut self.pos) {
+            Ok(arg) => Ok(arg),
+            Err(e) => Err(self.bad_stream(e, op)),
         }
+    }
+
+    #[cold]
+    fn memo_miss(&mut self, op: Op, index: i64) {
+        self.find(
+            FindingKind::MemoMiss,
+            format!("{op} {index}: the memo has nothing there (CPython fails here); pushed None"),
+        );
+    }
+
+    /// An integer argument (fixed-width or memo index).
+    #[inline(always)]
+    fn int_arg(&mut self, op: Op) -> Result<i64, Halt> {
+        match decode_int(op, self.data, &mut self.pos) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.bad_stream(e, op)),
+        }
+    }
+
+    #[cold]
+    fn bad_stream(&mut self, e: ArgError, op: Op) -> Halt {
+        let e = e.at(self.at as usize, op);
+        let message = e.to_string();
+        self.fail_at(e.offset, message)
+    }
+
+    #[cold]
+    fn above_protocol(&mut self, op: Op) {
+        self.find(
+            FindingKind::OpcodeAboveProtocol,
+            format!(
+                "{op} is a protocol {} opcode in a pickle that declared protocol {}",
+                op.proto(),
+                self.proto
+            ),
+        );
+        self.quiet_up_to = u8::MAX; // once per pickle
+    }
+
+    /// The opcode just run ended past the end of the current frame.
+    #[cold]
+    fn frame_passed(&mut self, op: Op) {
+        let end = self.frame_watch;
+        if self.at < end {
+            self.find(
+                FindingKind::FrameMismatch,
+                format!("{op} crosses the end of its frame at offset {end}"),
+            );
+        }
+        self.frame_end = None;
+        self.frame_watch = u64::MAX;
     }
 
     // ---- findings and errors ----
@@ -636,28 +813,40 @@ impl<'a, 'o> Machine<'a, 'o> {
         });
     }
 
-    fn fail_at(&self, offset: u64, message: String) -> PickleError {
-        PickleError {
+    #[cold]
+    fn halt(&mut self, error: PickleError) -> Halt {
+        if self.halted.is_none() {
+            self.halted = Some(error);
+        }
+        Halt
+    }
+
+    #[cold]
+    fn fail_at(&mut self, offset: u64, message: String) -> Halt {
+        self.halt(PickleError {
             offset,
             message,
             limit: false,
-        }
+        })
     }
 
-    fn fail(&self, message: impl Into<String>) -> PickleError {
+    #[cold]
+    fn fail(&mut self, message: impl Into<String>) -> Halt {
         self.fail_at(self.at, message.into())
     }
 
-    fn limit(&self, offset: u64, what: String) -> PickleError {
-        PickleError {
+    #[cold]
+    fn limit(&mut self, offset: u64, what: String) -> Halt {
+        self.halt(PickleError {
             offset,
             message: format!("limit exceeded: {what}"),
             limit: true,
-        }
+        })
     }
 
     /// CPython's `Pdata_stack_underflow`.
-    fn underflow(&self) -> PickleError {
+    #[cold]
+    fn underflow(&mut self) -> Halt {
         self.fail(if self.marks.is_empty() {
             "unpickling stack underflow"
         } else {
@@ -674,8 +863,8 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     #[inline]
-    fn push(&mut self, item: Item) -> Result<(), PickleError> {
-        if self.stack.len() + self.marks.len() >= self.options.limits.max_stack {
+    fn push(&mut self, item: Val) -> Result<(), Halt> {
+        if self.stack.len() >= self.max_stack {
             return Err(self.limit(
                 self.at,
                 format!("more than {} stack entries", self.options.limits.max_stack),
@@ -686,7 +875,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     #[inline]
-    fn pop(&mut self) -> Result<Item, PickleError> {
+    fn pop(&mut self) -> Result<Val, Halt> {
         if self.stack.len() <= self.fence() {
             return Err(self.underflow());
         }
@@ -694,7 +883,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     #[inline]
-    fn top(&self) -> Result<Item, PickleError> {
+    fn top(&mut self) -> Result<Val, Halt> {
         if self.stack.len() <= self.fence() {
             return Err(self.underflow());
         }
@@ -703,38 +892,50 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// Pops the topmost mark (CPython's `marker`) and returns the stack length it recorded.
     #[inline]
-    fn marker(&mut self) -> Result<usize, PickleError> {
-        self.marks
-            .pop()
-            .ok_or_else(|| self.fail("could not find MARK"))
+    fn marker(&mut self) -> Result<usize, Halt> {
+        match self.marks.pop() {
+            Some(mark) => Ok(mark),
+            None => Err(self.fail("could not find MARK")),
+        }
     }
 
     // ---- arena ----
 
     #[inline]
-    fn node(&self, item: Item) -> Option<&Node<'a>> {
+    fn node(&self, item: Val) -> Option<&Node<'a>> {
         match item {
-            Item::Ref(id) => self.nodes.get(id.index()),
+            Val::Ref(id) => self.nodes.get(id.index()),
             _ => None,
         }
     }
 
     #[inline]
-    fn depth(&self, item: Item) -> u32 {
+    fn depth(&self, item: Val) -> u32 {
         match item {
-            Item::Ref(id) => self.depths.get(id.index()).copied().unwrap_or(0),
+            Val::Ref(id) => self.depths.get(id.index()).copied().unwrap_or(0) & !NESTED,
             _ => 0,
         }
     }
 
-    /// Adds a node holding `children` (for its depth) and `payload` bytes.
+    /// Notes that `child` is now inside some container.
     #[inline]
-    fn new_node(
-        &mut self,
-        node: Node<'a>,
-        depth: u32,
-        payload: usize,
-    ) -> Result<Item, PickleError> {
+    fn adopt(&mut self, child: Val) {
+        if let Val::Ref(id) = child {
+            if let Some(d) = self.depths.get_mut(id.index()) {
+                *d |= NESTED;
+            }
+        }
+    }
+
+    /// Adds a node holding `children` (for its depth) and `payload` bytes.
+    #[inline(always)]
+    fn new_node(&mut self, node: Node<'a>, depth: u32, payload: usize) -> Result<Val, Halt> {
+        if !self.build {
+            // Only what names and usage need gets a node of its own.
+            if let Some(kind) = shape(&node) {
+                return Ok(Val::Ref(ObjectId(kind as u32)));
+            }
+        }
         if self.nodes.len() >= u32::MAX as usize - 1 {
             return Err(self.limit(self.at, "more than 2^32 objects".into()));
         }
@@ -742,12 +943,17 @@ impl<'a, 'o> Machine<'a, 'o> {
         self.check_depth(depth)?;
         let id = ObjectId(self.nodes.len() as u32);
         self.nodes.push(node);
-        self.depths.push(depth);
-        Ok(Item::Ref(id))
+        if self.build {
+            self.depths.push(depth);
+        }
+        Ok(Val::Ref(id))
     }
 
     #[inline]
-    fn grow(&mut self, size: u64) -> Result<(), PickleError> {
+    fn grow(&mut self, size: u64) -> Result<(), Halt> {
+        if !self.build {
+            return Ok(());
+        }
         self.value_size += size;
         if self.value_size > self.options.limits.max_value_size {
             return Err(self.limit(
@@ -762,8 +968,8 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     #[inline]
-    fn check_depth(&self, depth: u32) -> Result<(), PickleError> {
-        if depth as usize > self.options.limits.max_depth {
+    fn check_depth(&mut self, depth: u32) -> Result<(), Halt> {
+        if self.build && depth as usize > self.options.limits.max_depth {
             return Err(self.limit(
                 self.at,
                 format!(
@@ -775,36 +981,57 @@ impl<'a, 'o> Machine<'a, 'o> {
         Ok(())
     }
 
-    /// Depth of a container holding `items`.
-    fn depth_of(&self, items: impl IntoIterator<Item = Item>) -> u32 {
-        1 + items.into_iter().map(|i| self.depth(i)).max().unwrap_or(0)
+    /// Depth of a new container holding `items` (which are nested from now on).
+    fn depth_of(&mut self, items: &[Val]) -> u32 {
+        if !self.build {
+            return 0;
+        }
+        let mut depth = 0;
+        for &item in items {
+            depth = depth.max(self.depth(item));
+            self.adopt(item);
+        }
+        depth + 1
     }
 
     /// Records that `container` now also holds `child`.
     #[inline]
-    fn deepen(&mut self, container: ObjectId, child: Item) -> Result<(), PickleError> {
-        let d = self.depth(child) + 1;
-        let slot = &mut self.depths[container.index()];
-        if d > *slot {
-            *slot = d;
-            self.check_depth(d)?;
+    fn deepen(&mut self, container: ObjectId, child: Val) -> Result<(), Halt> {
+        if !self.build {
+            return Ok(());
         }
-        Ok(())
+        let d = self.depth(child) + 1;
+        self.adopt(child);
+        self.deepen_to(container, d)
     }
 
-    fn str_node(&mut self, text: Cow<'a, str>) -> Result<Item, PickleError> {
+    /// Records that `container` now also holds the stack's items from `start`.
+    fn deepen_from_stack(&mut self, container: ObjectId, start: usize) -> Result<(), Halt> {
+        if !self.build {
+            return Ok(());
+        }
+        let mut depth = 0;
+        for k in start..self.stack.len() {
+            let item = self.stack[k];
+            depth = depth.max(self.depth(item));
+            self.adopt(item);
+        }
+        self.deepen_to(container, depth + 1)
+    }
+
+    fn str_node(&mut self, text: Cow<'a, str>) -> Result<Val, Halt> {
         let len = text.len();
         self.new_node(Node::Str(text), 0, len)
     }
 
-    fn tuple(&mut self, items: Vec<Item>) -> Result<Item, PickleError> {
-        let depth = self.depth_of(items.iter().copied());
+    fn tuple(&mut self, items: Vec<Val>) -> Result<Val, Halt> {
+        let depth = self.depth_of(&items);
         let n = items.len();
         self.new_node(Node::Tuple(items), depth, n)
     }
 
     /// Pops the items from `start` (CPython's `Pdata_poptuple`).
-    fn pop_from(&mut self, start: usize) -> Result<Vec<Item>, PickleError> {
+    fn pop_from(&mut self, start: usize) -> Result<Vec<Val>, Halt> {
         if start < self.fence() || start > self.stack.len() {
             return Err(self.underflow());
         }
@@ -814,7 +1041,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     // ---- globals ----
 
     /// Records a reference to `module.name` as CPython's `find_class` resolves it.
-    fn import(&mut self, op: Op, module: &str, name: &str) -> Result<Item, PickleError> {
+    fn import(&mut self, op: Op, module: &str, name: &str) -> Result<Val, Halt> {
         let (module, name) = if self.proto < 3 && self.options.fix_imports {
             let (m, n) = crate::compat::fix_imports(module, name);
             (m.into_owned(), n.into_owned())
@@ -824,7 +1051,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         self.record(op, Target::Named { module, name })
     }
 
-    fn record(&mut self, op: Op, target: Target) -> Result<Item, PickleError> {
+    fn record(&mut self, op: Op, target: Target) -> Result<Val, Halt> {
         let index = self.globals.len() as u32;
         self.globals.push(GlobalRef {
             target,
@@ -839,33 +1066,33 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     /// The [`GlobalRef`] an item is, if it is an imported object.
-    fn global_of(&self, item: Item) -> Option<usize> {
+    fn global_of(&self, item: Val) -> Option<usize> {
         match self.node(item) {
             Some(Node::Global(g)) => Some(*g as usize),
             _ => None,
         }
     }
 
-    fn named(&self, item: Item) -> Option<(&str, &str)> {
+    fn named(&self, item: Val) -> Option<(&str, &str)> {
         match &self.globals[self.global_of(item)?].target {
             Target::Named { module, name } => Some((module, name)),
             Target::Extension(_) => None,
         }
     }
 
-    fn mark_called(&mut self, callable: Item) {
+    fn mark_called(&mut self, callable: Val) {
         if let Some(g) = self.global_of(callable) {
             self.globals[g].usage.called = true;
         }
     }
 
-    fn describe(&self, item: Item) -> String {
+    fn describe(&self, item: Val) -> String {
         match item {
-            Item::None => "None".into(),
-            Item::Bool(_) => "a bool".into(),
-            Item::Int(_) => "an int".into(),
-            Item::Float(_) => "a float".into(),
-            Item::Ref(_) => match self.node(item) {
+            Val::None => "None".into(),
+            Val::Bool(_) => "a bool".into(),
+            Val::Int(_) => "an int".into(),
+            Val::Float(_) => "a float".into(),
+            Val::Ref(_) => match self.node(item) {
                 Some(Node::Global(g)) => {
                     format!("the imported {}", self.globals[*g as usize].target)
                 }
@@ -877,13 +1104,17 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     // ---- one opcode ----
 
-    fn step(&mut self, ins: Instruction<'a>) -> Step {
-        let op = ins.op;
+    #[inline(always)]
+    fn step(&mut self, op: Op) -> Step {
         match op {
-            Op::Int | Op::BinInt | Op::BinInt1 | Op::BinInt2 | Op::Long | Op::Long1 | Op::Long4 => {
-                let item = match ins.arg {
-                    Arg::Int(v) => Item::Int(v),
-                    Arg::Bool(b) => Item::Bool(b),
+            Op::BinInt | Op::BinInt1 | Op::BinInt2 => {
+                let v = self.int_arg(op)?;
+                self.push(Val::Int(v))?;
+            }
+            Op::Int | Op::Long | Op::Long1 | Op::Long4 => {
+                let item = match self.arg(op)? {
+                    Arg::Int(v) => Val::Int(v),
+                    Arg::Bool(b) => Val::Bool(b),
                     Arg::BigInt(b) => self.new_node(Node::BigInt(b), 0, 0)?,
                     Arg::Long(bytes) => self.new_node(Node::Long(bytes), 0, bytes.len())?,
                     _ => return Err(self.bad_arg(op)),
@@ -891,23 +1122,23 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.push(item)?;
             }
             Op::Float | Op::BinFloat => {
-                let Arg::Float(f) = ins.arg else {
+                let Arg::Float(f) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
-                self.push(Item::Float(f))?;
+                self.push(Val::Float(f))?;
             }
-            Op::None => self.push(Item::None)?,
-            Op::NewTrue => self.push(Item::Bool(true))?,
-            Op::NewFalse => self.push(Item::Bool(false))?,
+            Op::None => self.push(Val::None)?,
+            Op::NewTrue => self.push(Val::Bool(true))?,
+            Op::NewFalse => self.push(Val::Bool(false))?,
             Op::String | Op::BinString | Op::ShortBinString => {
-                let Arg::String(bytes) = ins.arg else {
+                let Arg::String(bytes) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 let item = self.python2_str(op, bytes)?;
                 self.push(item)?;
             }
             Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8 | Op::ByteArray8 => {
-                let Arg::Bytes(bytes) = ins.arg else {
+                let Arg::Bytes(bytes) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 let node = if op == Op::ByteArray8 {
@@ -919,7 +1150,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.push(item)?;
             }
             Op::Unicode | Op::ShortBinUnicode | Op::BinUnicode | Op::BinUnicode8 => {
-                let Arg::Str { text, lossy } = ins.arg else {
+                let Arg::Str { text, lossy } = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 if lossy {
@@ -947,7 +1178,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             Op::ReadonlyBuffer => {
                 let top = self.top()?;
                 match top {
-                    Item::Ref(id) => match &mut self.nodes[id.index()] {
+                    Val::Ref(id) => match &mut self.nodes[id.index()] {
                         Node::Buffer { readonly, .. } => *readonly = true,
                         // memoryview(bytes) is read-only already; the rest is unknown or a
                         // bytearray (which CPython wraps in a read-only view).
@@ -991,7 +1222,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             Op::List => {
                 let start = self.marker()?;
                 let items = self.pop_from(start)?;
-                let depth = self.depth_of(items.iter().copied());
+                let depth = self.depth_of(&items);
                 let n = items.len();
                 let items = if self.build { items } else { Vec::new() };
                 let item = self.new_node(Node::List(items), depth, n)?;
@@ -1010,10 +1241,12 @@ impl<'a, 'o> Machine<'a, 'o> {
                 }
                 let items = self.pop_from(start)?;
                 self.grow(items.len() as u64)?;
-                let item = self.new_node(Node::Dict(Vec::new()), 1, 0)?;
-                let Item::Ref(id) = item else { unreachable!() };
+                let depth = self.depth_of(&items);
+                let item =
+                    self.new_node(Node::Dict(Vec::with_capacity(items.len() / 2)), depth, 0)?;
+                let Val::Ref(id) = item else { unreachable!() };
                 for pair in items.chunks_exact(2) {
-                    self.dict_set(id, pair[0], pair[1])?;
+                    self.dict_insert(id, pair[0], pair[1]);
                 }
                 self.push(item)?;
             }
@@ -1053,7 +1286,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.push(top)?;
             }
             Op::Mark => {
-                if self.stack.len() + self.marks.len() >= self.options.limits.max_stack {
+                if self.marks.len() >= self.max_stack {
                     return Err(self.limit(
                         self.at,
                         format!("more than {} stack entries", self.options.limits.max_stack),
@@ -1066,28 +1299,24 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.stack.truncate(start);
             }
             Op::Get | Op::BinGet | Op::LongBinGet => {
-                let Arg::Int(index) = ins.arg else {
-                    return Err(self.bad_arg(op));
-                };
-                let item = match self.memo.get(index) {
-                    Some(item) => item,
+                let index = self.int_arg(op)?;
+                match u64::try_from(index).ok().and_then(|i| self.memo.get(i)) {
+                    Some(item) => self.push(item)?,
                     None => {
-                        self.find(
-                            FindingKind::MemoMiss,
-                            format!("{op} {index}: the memo has nothing there (CPython fails here); pushed None"),
-                        );
-                        Item::None
+                        self.memo_miss(op, index);
+                        self.push(Val::None)?;
                     }
-                };
-                self.push(item)?;
+                }
             }
             Op::Put | Op::BinPut | Op::LongBinPut | Op::Memoize => {
-                let top = self.top()?;
-                let index = match (op, ins.arg) {
-                    (Op::Memoize, _) => self.memo.len as u64,
-                    (_, Arg::Int(i)) if i >= 0 => i as u64,
-                    _ => return Err(self.bad_arg(op)),
+                let index = match op {
+                    Op::Memoize => self.memo.len as u64,
+                    _ => match self.int_arg(op)? {
+                        i if i >= 0 => i as u64,
+                        _ => return Err(self.bad_arg(op)),
+                    },
                 };
+                let top = self.top()?;
                 if !self.memo.put(index, top, self.options.limits.max_memo) {
                     return Err(self.limit(
                         self.at,
@@ -1096,14 +1325,14 @@ impl<'a, 'o> Machine<'a, 'o> {
                 }
             }
             Op::Ext1 | Op::Ext2 | Op::Ext4 => {
-                let Arg::Int(code) = ins.arg else {
+                let Arg::Int(code) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 let item = self.record(op, Target::Extension(code as i32))?;
                 self.push(item)?;
             }
             Op::Global => {
-                let Arg::Global { module, name } = ins.arg else {
+                let Arg::Global { module, name } = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 let item = self.import(op, module, name)?;
@@ -1175,7 +1404,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.push(item)?;
             }
             Op::Inst => {
-                let Arg::Global { module, name } = ins.arg else {
+                let Arg::Global { module, name } = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 let start = self.marker()?;
@@ -1195,7 +1424,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.build_state(target, state)?;
             }
             Op::PersId => {
-                let Arg::PersId(pid) = ins.arg else {
+                let Arg::PersId(pid) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 let pid = self.str_node(Cow::Borrowed(pid))?;
@@ -1204,12 +1433,12 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             Op::BinPersId => {
                 let pid = self.pop()?;
-                let depth = self.depth_of([pid]);
+                let depth = self.depth_of(&[pid]);
                 let item = self.new_node(Node::PersistentId(pid), depth, 0)?;
                 self.push(item)?;
             }
             Op::Proto => {
-                let Arg::Int(v) = ins.arg else {
+                let Arg::Int(v) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
                 if self.proto_seen {
@@ -1217,7 +1446,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                         FindingKind::ProtoRepeated,
                         format!("a second PROTO ({v}) after PROTO {}", self.proto),
                     );
-                } else if self.ops_in_pickle > 1 {
+                } else if self.at != self.pickle_start {
                     self.find(
                         FindingKind::ProtoNotFirst,
                         format!("PROTO {v} is not the first opcode of its pickle"),
@@ -1225,12 +1454,23 @@ impl<'a, 'o> Machine<'a, 'o> {
                 }
                 self.proto_seen = true;
                 self.proto = v as u8;
+                self.quiet_up_to = self.proto;
             }
             Op::Frame => {
-                let Arg::Int(len) = ins.arg else {
+                let Arg::Int(len) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
-                let end = ins.end.saturating_add(len as u64);
+                if let Some(current) = self.frame_end {
+                    if self.at < current {
+                        self.find(
+                            FindingKind::FrameMismatch,
+                            format!("a FRAME starts before the end of the current frame at offset {current}"),
+                        );
+                    }
+                }
+                self.frame_end = None;
+                self.frame_watch = u64::MAX;
+                let end = (self.pos as u64).saturating_add(len as u64);
                 if end > self.data.len() as u64 {
                     self.find(
                         FindingKind::FrameMismatch,
@@ -1241,9 +1481,23 @@ impl<'a, 'o> Machine<'a, 'o> {
                     );
                 } else {
                     self.frame_end = Some(end);
+                    self.frame_watch = end;
                 }
             }
             Op::Stop => {
+                if let Some(end) = self.frame_end {
+                    if self.at < end && self.pos as u64 != end {
+                        self.find(
+                            FindingKind::FrameMismatch,
+                            format!(
+                                "STOP ends the pickle {} bytes before the end of its frame",
+                                end - self.pos as u64
+                            ),
+                        );
+                    }
+                    self.frame_end = None;
+                    self.frame_watch = u64::MAX;
+                }
                 let root = self.pop()?;
                 if !self.stack.is_empty() || !self.marks.is_empty() {
                     self.find(
@@ -1262,12 +1516,13 @@ impl<'a, 'o> Machine<'a, 'o> {
         Ok(Flow::Continue)
     }
 
-    fn bad_arg(&self, op: Op) -> PickleError {
+    #[cold]
+    fn bad_arg(&mut self, op: Op) -> Halt {
         self.fail(format!("internal error: unexpected argument for {op}"))
     }
 
     /// A Python 2 str, decoded as the loader's `encoding` says.
-    fn python2_str(&mut self, op: Op, bytes: Cow<'a, [u8]>) -> Result<Item, PickleError> {
+    fn python2_str(&mut self, op: Op, bytes: Cow<'a, [u8]>) -> Result<Val, Halt> {
         let encoding = self.options.encoding;
         if encoding == Encoding::Bytes {
             let len = bytes.len();
@@ -1295,20 +1550,23 @@ impl<'a, 'o> Machine<'a, 'o> {
     fn instance(
         &mut self,
         kind: CallKind,
-        callable: Item,
-        args: Item,
-        kwargs: Option<Item>,
-    ) -> Result<Item, PickleError> {
-        let depth = self.depth_of([callable, args].into_iter().chain(kwargs));
+        callable: Val,
+        args: Val,
+        kwargs: Option<Val>,
+    ) -> Result<Val, Halt> {
+        if !self.build {
+            return Ok(Val::Ref(ObjectId(Shape::Instance as u32)));
+        }
+        let depth = self.depth_of(&[callable, args, kwargs.unwrap_or(Val::None)]);
         let slots = 2 + kwargs.is_some() as usize;
         self.new_node(
-            Node::Instance(Box::new(Instance::new(kind, callable, args, kwargs))),
+            Node::Instance(Box::new(Call::new(kind, callable, args, kwargs))),
             depth,
             slots,
         )
     }
 
-    fn items_on_other(&mut self, op: Op, target: Item) {
+    fn items_on_other(&mut self, op: Op, target: Val) {
         let message = format!(
             "{op} on {}, which has no such method (CPython fails here)",
             self.describe(target)
@@ -1316,141 +1574,152 @@ impl<'a, 'o> Machine<'a, 'o> {
         self.find(FindingKind::ItemsOnOther, message);
     }
 
-    fn items_on_global(&mut self, op: Op, target: Item) {
+    fn items_on_global(&mut self, op: Op, target: Val) {
         let message = format!("{op} calls a method of {}", self.describe(target));
         self.find(FindingKind::ItemsOnGlobal, message);
     }
 
     /// APPEND/APPENDS: the stack from `start` extends the object just below it.
-    fn extend(&mut self, op: Op, start: usize) -> Result<(), PickleError> {
+    fn extend(&mut self, op: Op, start: usize) -> Result<(), Halt> {
+        let Some(id) = self.items_target(op, start, false)? else {
+            return Ok(());
+        };
+        if self.build {
+            self.grow((self.stack.len() - start) as u64)?;
+            let items = &self.stack[start..];
+            match &mut self.nodes[id.index()] {
+                Node::List(list) => {
+                    if list.is_empty() {
+                        list.reserve_exact(items.len());
+                    }
+                    list.extend_from_slice(items)
+                }
+                Node::Instance(inst) => inst.list_items.extend_from_slice(items),
+                _ => {}
+            }
+            self.deepen_from_stack(id, start)?;
+        }
+        self.stack.truncate(start);
+        Ok(())
+    }
+
+    /// What APPEND(S), SETITEM(S) and ADDITEMS with items from `start` add to: the node just
+    /// below them when it takes them (a list, dict or set as the opcode needs, or an instance),
+    /// `None` when there is nothing to add or the target does not take items (then the items
+    /// are dropped and the finding is made).
+    #[inline]
+    fn items_target(
+        &mut self,
+        op: Op,
+        start: usize,
+        pairs: bool,
+    ) -> Result<Option<ObjectId>, Halt> {
         if start > self.stack.len() || start <= self.fence() {
             return Err(self.underflow());
         }
         if start == self.stack.len() {
-            return Ok(());
+            return Ok(None);
+        }
+        if pairs && !(self.stack.len() - start).is_multiple_of(2) {
+            return Err(self.fail("odd number of items for SETITEMS"));
         }
         let target = self.stack[start - 1];
-        let items = self.stack.split_off(start);
-        self.grow(items.len() as u64)?;
-        let Item::Ref(id) = target else {
-            self.items_on_other(op, target);
-            return Ok(());
-        };
-        let depth = self.depth_of(items.iter().copied());
-        match &mut self.nodes[id.index()] {
-            Node::List(list) => {
-                if self.build {
-                    list.extend_from_slice(&items);
-                }
-            }
-            Node::Instance(inst) => {
-                if self.build {
-                    inst.list_items.extend_from_slice(&items);
-                }
-            }
-            Node::Global(_) => {
+        let takes = match self.node(target) {
+            Some(Node::List(_)) => op == Op::Append || op == Op::Appends,
+            Some(Node::Dict(_)) => pairs,
+            Some(Node::Set(_)) => op == Op::AddItems,
+            Some(Node::Instance(_)) => true,
+            Some(Node::Global(_)) => {
                 self.items_on_global(op, target);
-                return Ok(());
+                return self.drop_items(start);
             }
-            _ => {
-                self.items_on_other(op, target);
-                return Ok(());
-            }
+            _ => false,
+        };
+        if !takes {
+            self.items_on_other(op, target);
         }
-        self.deepen_to(id, depth)
+        match target {
+            Val::Ref(id) if takes => Ok(Some(id)),
+            _ => self.drop_items(start),
+        }
     }
 
-    fn deepen_to(&mut self, id: ObjectId, children_depth: u32) -> Result<(), PickleError> {
+    fn drop_items(&mut self, start: usize) -> Result<Option<ObjectId>, Halt> {
+        self.stack.truncate(start);
+        Ok(None)
+    }
+
+    /// Raises the depth of `id`, which just took children, to at least `depth`.
+    fn deepen_to(&mut self, id: ObjectId, depth: u32) -> Result<(), Halt> {
+        if !self.build {
+            return Ok(());
+        }
         let slot = &mut self.depths[id.index()];
-        if children_depth > *slot {
-            *slot = children_depth;
-            self.check_depth(children_depth)?;
+        if *slot & NESTED != 0 {
+            // Its containers' depths do not follow: export measures the graph itself.
+            self.depths_stale = true;
+        }
+        if depth > *slot & !NESTED {
+            *slot = (*slot & NESTED) | depth;
+            self.check_depth(depth)?;
         }
         Ok(())
     }
 
     /// SETITEM/SETITEMS: key, value pairs from `start` go into the object just below them.
-    fn set_items(&mut self, op: Op, start: usize) -> Result<(), PickleError> {
-        if start > self.stack.len() || start <= self.fence() {
-            return Err(self.underflow());
-        }
-        if start == self.stack.len() {
-            return Ok(());
-        }
-        if !(self.stack.len() - start).is_multiple_of(2) {
-            return Err(self.fail("odd number of items for SETITEMS"));
-        }
-        let target = self.stack[start - 1];
-        let items = self.stack.split_off(start);
-        self.grow(items.len() as u64)?;
-        let Item::Ref(id) = target else {
-            self.items_on_other(op, target);
+    fn set_items(&mut self, op: Op, start: usize) -> Result<(), Halt> {
+        let Some(id) = self.items_target(op, start, true)? else {
             return Ok(());
         };
-        match &self.nodes[id.index()] {
-            Node::Dict(_) => {
-                for pair in items.chunks_exact(2) {
-                    self.dict_set(id, pair[0], pair[1])?;
+        if self.build {
+            self.grow((self.stack.len() - start) as u64)?;
+            if let Node::Dict(pairs) = &mut self.nodes[id.index()] {
+                if pairs.is_empty() {
+                    pairs.reserve_exact((self.stack.len() - start) / 2);
                 }
-            }
-            Node::Instance(_) => {
-                let depth = self.depth_of(items.iter().copied());
-                if self.build {
-                    let Node::Instance(inst) = &mut self.nodes[id.index()] else {
-                        unreachable!()
-                    };
+                self.deepen_from_stack(id, start)?;
+                for k in (start..self.stack.len()).step_by(2) {
+                    self.dict_insert(id, self.stack[k], self.stack[k + 1]);
+                }
+            } else {
+                let items = &self.stack[start..];
+                if let Node::Instance(inst) = &mut self.nodes[id.index()] {
                     inst.dict_items
                         .extend(items.chunks_exact(2).map(|p| (p[0], p[1])));
                 }
-                self.deepen_to(id, depth)?;
+                self.deepen_from_stack(id, start)?;
             }
-            Node::Global(_) => self.items_on_global(op, target),
-            _ => self.items_on_other(op, target),
         }
+        self.stack.truncate(start);
         Ok(())
     }
 
     /// ADDITEMS: the items from `start` go into the set just below them.
-    fn add_items(&mut self, op: Op, start: usize) -> Result<(), PickleError> {
-        if start > self.stack.len() || start <= self.fence() {
-            return Err(self.underflow());
-        }
-        if start == self.stack.len() {
-            return Ok(());
-        }
-        let target = self.stack[start - 1];
-        let items = self.stack.split_off(start);
-        self.grow(items.len() as u64)?;
-        let Item::Ref(id) = target else {
-            self.items_on_other(op, target);
+    fn add_items(&mut self, op: Op, start: usize) -> Result<(), Halt> {
+        let Some(id) = self.items_target(op, start, false)? else {
             return Ok(());
         };
-        match &self.nodes[id.index()] {
-            Node::Set(_) => {
-                for item in items {
-                    self.set_add(id, item)?;
+        if self.build {
+            self.grow((self.stack.len() - start) as u64)?;
+            if let Node::Set(_) = self.nodes[id.index()] {
+                for k in start..self.stack.len() {
+                    self.set_add(id, self.stack[k])?;
                 }
-            }
-            Node::Instance(_) => {
-                let depth = self.depth_of(items.iter().copied());
-                if self.build {
-                    let Node::Instance(inst) = &mut self.nodes[id.index()] else {
-                        unreachable!()
-                    };
-                    inst.set_items.extend_from_slice(&items);
+            } else {
+                let items = &self.stack[start..];
+                if let Node::Instance(inst) = &mut self.nodes[id.index()] {
+                    inst.set_items.extend_from_slice(items);
                 }
-                self.deepen_to(id, depth)?;
+                self.deepen_from_stack(id, start)?;
             }
-            Node::Global(_) => self.items_on_global(op, target),
-            _ => self.items_on_other(op, target),
         }
+        self.stack.truncate(start);
         Ok(())
     }
 
     /// BUILD: `target` gets `state`.
-    fn build_state(&mut self, target: Item, state: Item) -> Result<(), PickleError> {
-        let depth = self.depth(state) + 1;
-        let Item::Ref(id) = target else {
+    fn build_state(&mut self, target: Val, state: Val) -> Result<(), Halt> {
+        let Val::Ref(id) = target else {
             let message = format!("BUILD gives state to {}", self.describe(target));
             self.find(FindingKind::StateOnOther, message);
             return Ok(());
@@ -1461,7 +1730,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                     inst.state.push(state);
                 }
                 self.grow(1)?;
-                self.deepen_to(id, depth)
+                self.deepen(id, state)
             }
             Node::Global(g) => {
                 let g = *g as usize;
@@ -1474,9 +1743,8 @@ impl<'a, 'o> Machine<'a, 'o> {
                 Ok(())
             }
             _ => {
-                // Folded objects (an OrderedDict, a bytearray) may get an empty state.
-                let empty = matches!(state, Item::None)
-                    || matches!(self.node(state), Some(Node::Dict(d)) if d.is_empty() && self.depth(state) <= 1);
+                // BUILD with None sets nothing (CPython's default __setstate__ path).
+                let empty = matches!(state, Val::None);
                 if !empty {
                     let message = format!("BUILD gives state to {}", self.describe(target));
                     self.find(FindingKind::StateOnOther, message);
@@ -1488,15 +1756,15 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     // ---- dicts and sets with Python's key equality ----
 
-    fn new_set(&mut self, items: Vec<Item>, frozen: bool) -> Result<Item, PickleError> {
-        let depth = self.depth_of(items.iter().copied());
+    fn new_set(&mut self, items: Vec<Val>, frozen: bool) -> Result<Val, Halt> {
+        let depth = self.depth_of(&items);
         let node = if frozen {
             Node::FrozenSet(Vec::new())
         } else {
             Node::Set(Vec::new())
         };
         let item = self.new_node(node, 1, 0)?;
-        let Item::Ref(id) = item else { unreachable!() };
+        let Val::Ref(id) = item else { unreachable!() };
         self.grow(items.len() as u64)?;
         for element in items {
             self.set_add(id, element)?;
@@ -1511,8 +1779,8 @@ impl<'a, 'o> Machine<'a, 'o> {
         &mut self,
         id: ObjectId,
         len: usize,
-        key_at: &dyn Fn(usize) -> Item,
-        key: Item,
+        key_at: &dyn Fn(usize) -> Val,
+        key: Val,
     ) -> Option<usize> {
         let nodes = &self.nodes;
         let wanted = key_of(nodes, key)?;
@@ -1538,7 +1806,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     /// Adds the key at `pos` to the container's hash index, if it has one.
-    fn index_new_key(&mut self, id: ObjectId, key_at: &dyn Fn(usize) -> Item, pos: usize) {
+    fn index_new_key(&mut self, id: ObjectId, key_at: &dyn Fn(usize) -> Val, pos: usize) {
         let nodes = &self.nodes;
         let hasher = &self.hasher;
         if let Some(index) = self.indexes.get_mut(&id.0) {
@@ -1551,37 +1819,48 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     /// `dict[key] = value` with Python semantics: an equal key keeps its place and takes the
-    /// new value.
-    fn dict_set(&mut self, id: ObjectId, key: Item, value: Item) -> Result<(), PickleError> {
-        self.deepen(id, key)?;
-        self.deepen(id, value)?;
+    /// new value. The caller has accounted for the depth.
+    fn dict_insert(&mut self, id: ObjectId, key: Val, value: Val) {
         if !self.build {
-            return Ok(());
+            return;
         }
-        let mut pairs = match &mut self.nodes[id.index()] {
-            Node::Dict(pairs) => std::mem::take(pairs),
-            _ => return Ok(()),
+        let Node::Dict(pairs) = &self.nodes[id.index()] else {
+            return;
         };
-        let found = {
-            let pairs = &pairs;
-            self.find_key(id, pairs.len(), &|p| pairs[p].0, key)
-        };
-        match found {
-            Some(pos) => pairs[pos].1 = value,
-            None => {
+        let found = if pairs.len() < INDEX_FROM {
+            small_dict_find(&self.nodes, pairs, key)
+        } else {
+            let mut pairs = match &mut self.nodes[id.index()] {
+                Node::Dict(pairs) => std::mem::take(pairs),
+                _ => return,
+            };
+            let found = {
+                let pairs = &pairs;
+                self.find_key(id, pairs.len(), &|p| pairs[p].0, key)
+            };
+            if found.is_none() {
                 pairs.push((key, value));
                 let pairs = &pairs;
                 self.index_new_key(id, &|p| pairs[p].0, pairs.len() - 1);
             }
+            if let Node::Dict(slot) = &mut self.nodes[id.index()] {
+                *slot = pairs;
+            }
+            match found {
+                Some(pos) => Some(pos),
+                None => return,
+            }
+        };
+        if let Node::Dict(pairs) = &mut self.nodes[id.index()] {
+            match found {
+                Some(pos) => pairs[pos].1 = value,
+                None => pairs.push((key, value)),
+            }
         }
-        if let Node::Dict(slot) = &mut self.nodes[id.index()] {
-            *slot = pairs;
-        }
-        Ok(())
     }
 
     /// `set.add(item)`.
-    fn set_add(&mut self, id: ObjectId, item: Item) -> Result<(), PickleError> {
+    fn set_add(&mut self, id: ObjectId, item: Val) -> Result<(), Halt> {
         self.deepen(id, item)?;
         if !self.build {
             return Ok(());
@@ -1596,8 +1875,10 @@ impl<'a, 'o> Machine<'a, 'o> {
         };
         if found.is_none() {
             elements.push(item);
-            let elements = &elements;
-            self.index_new_key(id, &|p| elements[p], elements.len() - 1);
+            if elements.len() > INDEX_FROM {
+                let elements = &elements;
+                self.index_new_key(id, &|p| elements[p], elements.len() - 1);
+            }
         }
         if let Node::Set(v) | Node::FrozenSet(v) = &mut self.nodes[id.index()] {
             *v = elements;
@@ -1609,7 +1890,7 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// The plain object a call of a safe data constructor makes, if `callable` is exactly one
     /// and `args` fit it.
-    fn fold(&mut self, callable: Item, args: Item) -> Result<Option<Item>, PickleError> {
+    fn fold(&mut self, callable: Val, args: Val) -> Result<Option<Val>, Halt> {
         let Some((module, name)) = self.named(callable) else {
             return Ok(None);
         };
@@ -1619,28 +1900,28 @@ impl<'a, 'o> Machine<'a, 'o> {
         let args = args.clone();
         let (module, name) = (module.to_owned(), name.to_owned());
         let nodes = &self.nodes;
-        let node_of = |item: Item| match item {
-            Item::Ref(id) => nodes.get(id.index()),
+        let node_of = |item: Val| match item {
+            Val::Ref(id) => nodes.get(id.index()),
             _ => None,
         };
-        let str_of = |item: Item| match node_of(item) {
+        let str_of = |item: Val| match node_of(item) {
             Some(Node::Str(s)) => Some(s.as_ref()),
             _ => None,
         };
-        let latin1_name = |item: Item| matches!(str_of(item), Some("latin1" | "latin-1"));
-        let sequence = |item: Item| match node_of(item) {
+        let latin1_name = |item: Val| matches!(str_of(item), Some("latin1" | "latin-1"));
+        let sequence = |item: Val| match node_of(item) {
             Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
                 Some(v.clone())
             }
             _ => None,
         };
-        let number = |item: Item| match item {
-            Item::Int(i) => Some(i as f64),
-            Item::Bool(b) => Some(b as u8 as f64),
-            Item::Float(f) => Some(f),
+        let number = |item: Val| match item {
+            Val::Int(i) => Some(i as f64),
+            Val::Bool(b) => Some(b as u8 as f64),
+            Val::Float(f) => Some(f),
             _ => None,
         };
-        let bytes_like = |item: Item| match node_of(item) {
+        let bytes_like = |item: Val| match node_of(item) {
             Some(Node::Bytes(b) | Node::ByteArray(b)) => Some(b.clone()),
             _ => None,
         };
@@ -1655,9 +1936,9 @@ impl<'a, 'o> Machine<'a, 'o> {
 
         enum Made<'a> {
             Node(Node<'a>),
-            Set(Vec<Item>, bool),
-            Dict(Vec<Item>),
-            Reconstructed(Item),
+            Set(Vec<Val>, bool),
+            Dict(Vec<Val>),
+            Reconstructed(Val),
         }
         let made: Option<Made<'a>> = match (module.as_str(), name.as_str(), args.as_slice()) {
             ("builtins", "set" | "frozenset", []) => {
@@ -1702,7 +1983,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 (Some(re), Some(im)) => Some(Made::Node(Node::Complex(re, im))),
                 _ => None,
             },
-            ("copyreg", "_reconstructor", [cls, base, Item::None])
+            ("copyreg", "_reconstructor", [cls, base, Val::None])
                 if self.named(*base) == Some(("builtins", "object")) =>
             {
                 Some(Made::Reconstructed(*cls))
@@ -1715,7 +1996,10 @@ impl<'a, 'o> Machine<'a, 'o> {
         let item = match made {
             Made::Node(node) => {
                 let (depth, size) = match &node {
-                    Node::List(v) | Node::Tuple(v) => (self.depth_of(v.iter().copied()), v.len()),
+                    Node::List(v) | Node::Tuple(v) => {
+                        let items = v.clone();
+                        (self.depth_of(&items), v.len())
+                    }
                     Node::Bytes(b) | Node::ByteArray(b) => (0, b.len()),
                     _ => (0, 0),
                 };
@@ -1733,11 +2017,12 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             Made::Set(items, frozen) => self.new_set(items, frozen)?,
             Made::Dict(flat) => {
-                let item = self.new_node(Node::Dict(Vec::new()), 1, 0)?;
-                let Item::Ref(id) = item else { unreachable!() };
                 self.grow(flat.len() as u64)?;
+                let depth = self.depth_of(&flat);
+                let item = self.new_node(Node::Dict(Vec::new()), depth, 0)?;
+                let Val::Ref(id) = item else { unreachable!() };
                 for pair in flat.chunks_exact(2) {
-                    self.dict_set(id, pair[0], pair[1])?;
+                    self.dict_insert(id, pair[0], pair[1]);
                 }
                 item
             }
@@ -1781,22 +2066,23 @@ fn latin1_encode(text: &str) -> Vec<u8> {
 // ---- export ----
 
 /// Converts the arena into a [`Value`], keeping only what the roots and the partial stack
-/// reach (folded arguments and popped values are dropped), and checks the nesting depth of
-/// the result exactly (mutation through the memo can nest values after the fact).
+/// reach (folded arguments and popped values are dropped). With `max_depth`, first checks the
+/// nesting depth of the result exactly (needed when containers took children after they were
+/// nested, which the running count cannot follow).
 pub(crate) fn export(
     nodes: Vec<Node<'_>>,
     globals: &[GlobalRef],
-    roots: &mut [Item],
-    partial: &mut [Item],
-    max_depth: usize,
-) -> Result<Value, String> {
+    roots: &[Val],
+    partial: &[Val],
+    max_depth: Option<usize>,
+) -> Result<(Value, Vec<Item>, Vec<Item>), String> {
     let n = nodes.len();
     // Reachability, iteratively.
     const UNSEEN: u32 = u32::MAX;
     let mut remap = vec![UNSEEN; n];
     let mut todo: Vec<u32> = Vec::new();
-    let seen_mark = |item: Item, remap: &mut [u32], todo: &mut Vec<u32>| {
-        if let Item::Ref(id) = item {
+    let seen_mark = |item: Val, remap: &mut [u32], todo: &mut Vec<u32>| {
+        if let Val::Ref(id) = item {
             if let Some(slot) = remap.get_mut(id.index()) {
                 if *slot == UNSEEN {
                     *slot = 0;
@@ -1816,7 +2102,9 @@ pub(crate) fn export(
             k += 1;
         }
     }
-    longest_path_check(&nodes, &remap, max_depth)?;
+    if let Some(max_depth) = max_depth {
+        longest_path_check(&nodes, &remap, max_depth)?;
+    }
     let mut next = 0u32;
     for slot in remap.iter_mut() {
         if *slot != UNSEEN {
@@ -1824,10 +2112,16 @@ pub(crate) fn export(
             next += 1;
         }
     }
-    let map = |item: &mut Item| {
-        if let Item::Ref(id) = item {
-            *id = ObjectId(remap[id.index()]);
-        }
+    let map = |item: Val| match item {
+        Val::None => Item::None,
+        Val::Bool(b) => Item::Bool(b),
+        Val::Int(i) => Item::Int(i),
+        Val::Float(f) => Item::Float(f),
+        Val::Ref(id) => Item::Ref(ObjectId(remap[id.index()])),
+    };
+    let items = |v: Vec<Val>| -> Vec<Item> { v.into_iter().map(map).collect() };
+    let pairs = |v: Vec<(Val, Val)>| -> Vec<(Item, Item)> {
+        v.into_iter().map(|(k, x)| (map(k), map(x))).collect()
     };
     let mut value = Value::new();
     for (old, node) in nodes.into_iter().enumerate() {
@@ -1841,29 +2135,11 @@ pub(crate) fn export(
             Node::Str(s) => Object::Str(s.into_owned()),
             Node::Bytes(b) => Object::Bytes(b.into_owned()),
             Node::ByteArray(b) => Object::ByteArray(b.into_owned()),
-            Node::List(mut v) => {
-                v.iter_mut().for_each(map);
-                Object::List(v)
-            }
-            Node::Tuple(mut v) => {
-                v.iter_mut().for_each(map);
-                Object::Tuple(v)
-            }
-            Node::Set(mut v) => {
-                v.iter_mut().for_each(map);
-                Object::Set(v)
-            }
-            Node::FrozenSet(mut v) => {
-                v.iter_mut().for_each(map);
-                Object::FrozenSet(v)
-            }
-            Node::Dict(mut pairs) => {
-                for (k, v) in pairs.iter_mut() {
-                    map(k);
-                    map(v);
-                }
-                Object::Dict(pairs)
-            }
+            Node::List(v) => Object::List(items(v)),
+            Node::Tuple(v) => Object::Tuple(items(v)),
+            Node::Set(v) => Object::Set(items(v)),
+            Node::FrozenSet(v) => Object::FrozenSet(items(v)),
+            Node::Dict(v) => Object::Dict(pairs(v)),
             Node::Global(g) => match &globals[g as usize].target {
                 Target::Named { module, name } => Object::Global {
                     module: module.clone(),
@@ -1871,33 +2147,28 @@ pub(crate) fn export(
                 },
                 Target::Extension(code) => Object::Extension(*code),
             },
-            Node::Instance(mut inst) => {
-                map(&mut inst.callable);
-                map(&mut inst.args);
-                if let Some(k) = inst.kwargs.as_mut() {
-                    map(k);
-                }
-                inst.state.iter_mut().for_each(map);
-                inst.list_items.iter_mut().for_each(map);
-                for (k, v) in inst.dict_items.iter_mut() {
-                    map(k);
-                    map(v);
-                }
-                inst.set_items.iter_mut().for_each(map);
-                Object::Instance(inst)
+            Node::Instance(call) => {
+                let call = *call;
+                Object::Instance(Box::new(Instance {
+                    kind: call.kind,
+                    callable: map(call.callable),
+                    args: map(call.args),
+                    kwargs: call.kwargs.map(map),
+                    state: items(call.state),
+                    list_items: items(call.list_items),
+                    dict_items: pairs(call.dict_items),
+                    set_items: items(call.set_items),
+                }))
             }
-            Node::PersistentId(mut pid) => {
-                map(&mut pid);
-                Object::PersistentId(pid)
-            }
+            Node::PersistentId(pid) => Object::PersistentId(map(pid)),
             Node::Buffer { index, readonly } => Object::Buffer { index, readonly },
         };
         value.push(object);
     }
-    roots.iter_mut().for_each(map);
-    partial.iter_mut().for_each(map);
+    let roots: Vec<Item> = roots.iter().map(|&v| map(v)).collect();
+    let partial: Vec<Item> = partial.iter().map(|&v| map(v)).collect();
     value.set_root(roots.first().copied().unwrap_or(Item::None));
-    Ok(value)
+    Ok((value, roots, partial))
 }
 
 /// Fails when a path of containment through the reachable nodes (back edges of cycles left
@@ -1922,7 +2193,7 @@ fn longest_path_check(
             match nodes[id as usize].child(*k) {
                 Some(child) => {
                     *k += 1;
-                    if let Item::Ref(c) = child {
+                    if let Val::Ref(c) = child {
                         match height[c.index()] {
                             UNSEEN => {
                                 height[c.index()] = OPEN;

@@ -238,11 +238,40 @@ pub static BY_BYTE: [Option<&OpInfo>; 256] = {
     table
 };
 
+/// [`BY_BYTE`] reduced to one field, for the checks made on every opcode run (a load where
+/// the row would take two).
+macro_rules! column {
+    ($name:ident: $ty:ty = $default:expr, $field:ident) => {
+        static $name: [$ty; 256] = {
+            let mut table = [$default; 256];
+            let mut i = 0;
+            while i < OPCODES.len() {
+                table[OPCODES[i].code as usize] = OPCODES[i].$field;
+                i += 1;
+            }
+            table
+        };
+    };
+}
+column!(ARG_BY_BYTE: ArgKind = ArgKind::None, arg);
+column!(PROTO_BY_BYTE: u8 = 0, proto);
+
+/// [`BY_BYTE`] reduced to the opcode: one load per opcode run.
+static OP_BY_BYTE: [Option<Op>; 256] = {
+    let mut table = [None; 256];
+    let mut i = 0;
+    while i < OPCODES.len() {
+        table[OPCODES[i].code as usize] = Some(OPCODES[i].op);
+        i += 1;
+    }
+    table
+};
+
 impl Op {
     /// The opcode a byte encodes, if any.
-    #[inline]
+    #[inline(always)]
     pub fn from_byte(byte: u8) -> Option<Op> {
-        BY_BYTE[byte as usize].map(|info| info.op)
+        OP_BY_BYTE[byte as usize]
     }
 
     /// This opcode's row of the table.
@@ -254,20 +283,24 @@ impl Op {
         }
     }
 
+    /// How the argument is written.
+    #[inline(always)]
+    pub fn arg(self) -> ArgKind {
+        ARG_BY_BYTE[self as u8 as usize]
+    }
+
+    /// The protocol that introduced the opcode.
+    #[inline(always)]
+    pub fn proto(self) -> u8 {
+        PROTO_BY_BYTE[self as u8 as usize]
+    }
+
     pub fn name(self) -> &'static str {
         self.info().name
     }
 
     pub fn code(self) -> u8 {
         self as u8
-    }
-
-    pub fn arg(self) -> ArgKind {
-        self.info().arg
-    }
-
-    pub fn proto(self) -> u8 {
-        self.info().proto
     }
 }
 

@@ -110,7 +110,7 @@ impl fmt::Display for ReadError {
 impl std::error::Error for ReadError {}
 
 /// `'c'` for printable ASCII, `'\xNN'` otherwise (as CPython's "invalid load key" message).
-fn byte_repr(b: u8) -> String {
+pub(crate) fn byte_repr(b: u8) -> String {
     if (0x20..=0x7e).contains(&b) && b != b'\'' && b != b'\\' {
         format!("'{}'", b as char)
     } else {
@@ -162,6 +162,17 @@ impl<'a> Reader<'a> {
     /// The next opcode, `Ok(None)` at the end of the data.
     #[inline]
     pub fn read(&mut self) -> Result<Option<Instruction<'a>>, ReadError> {
+        self.read_with(|ins| ins)
+    }
+
+    /// Reads the next opcode and hands it to `f` (`Ok(None)` at the end of the data). The
+    /// machine's loop uses this form: the argument goes from decoder to consumer without a
+    /// round trip through memory.
+    #[inline(always)]
+    pub fn read_with<R>(
+        &mut self,
+        f: impl FnOnce(Instruction<'a>) -> R,
+    ) -> Result<Option<R>, ReadError> {
         let start = self.pos;
         let Some(&byte) = self.data.get(start) else {
             return Ok(None);
@@ -174,23 +185,18 @@ impl<'a> Reader<'a> {
             });
         };
         let op = info.op;
-        let fail = |kind| ReadError {
-            offset: start as u64,
-            op: Some(op),
-            kind,
+        let mut pos = start + 1;
+        let arg = match decode_arg(op, self.data, &mut pos) {
+            Ok(arg) => arg,
+            Err(e) => return Err(e.at(start, op)),
         };
-        let mut cur = Cursor {
-            data: self.data,
-            pos: start + 1,
-        };
-        let arg = read_arg(op, info.arg, &mut cur).map_err(fail)?;
-        self.pos = cur.pos;
-        Ok(Some(Instruction {
+        self.pos = pos;
+        Ok(Some(f(Instruction {
             offset: start as u64,
             op,
             arg,
-            end: cur.pos as u64,
-        }))
+            end: pos as u64,
+        })))
     }
 }
 
@@ -221,6 +227,36 @@ pub fn map_file(path: impl AsRef<Path>) -> io::Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(&file) }
 }
 
+/// Decodes the argument of `op`, which starts at `*pos`, and moves `*pos` past it.
+#[inline(always)]
+pub(crate) fn decode_arg<'a>(op: Op, data: &'a [u8], pos: &mut usize) -> Result<Arg<'a>, ArgError> {
+    let mut cur = Cursor { data, pos: *pos };
+    let arg = read_arg(op, op.arg(), &mut cur)?;
+    *pos = cur.pos;
+    Ok(arg)
+}
+
+/// What went wrong in an argument; made into a [`ReadError`] (with the opcode and offset)
+/// off the hot path.
+pub(crate) enum ArgError {
+    Truncated,
+    Bad(Box<str>),
+}
+
+impl ArgError {
+    #[cold]
+    pub(crate) fn at(self, offset: usize, op: Op) -> ReadError {
+        ReadError {
+            offset: offset as u64,
+            op: Some(op),
+            kind: match self {
+                ArgError::Truncated => ReadErrorKind::Truncated,
+                ArgError::Bad(m) => ReadErrorKind::BadArgument(m.into()),
+            },
+        }
+    }
+}
+
 struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
@@ -228,17 +264,17 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     #[inline]
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ReadErrorKind> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ArgError> {
         let rest = &self.data[self.pos..];
         if n > rest.len() {
-            return Err(ReadErrorKind::Truncated);
+            return Err(ArgError::Truncated);
         }
         self.pos += n;
         Ok(&rest[..n])
     }
 
     #[inline]
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], ReadErrorKind> {
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], ArgError> {
         let bytes = self.take(N)?;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
@@ -247,23 +283,23 @@ impl<'a> Cursor<'a> {
 
     /// A line without its `\n`; a missing `\n` is truncation, as in `_Unpickler_Readline`.
     #[inline]
-    fn line(&mut self) -> Result<&'a [u8], ReadErrorKind> {
+    fn line(&mut self) -> Result<&'a [u8], ArgError> {
         let rest = &self.data[self.pos..];
         match memchr::memchr(b'\n', rest) {
             Some(i) => {
                 self.pos += i + 1;
                 Ok(&rest[..i])
             }
-            None => Err(ReadErrorKind::Truncated),
+            None => Err(ArgError::Truncated),
         }
     }
 
     /// A length field of `n` bytes followed by that many bytes.
     #[inline]
-    fn counted(&mut self, n: usize) -> Result<&'a [u8], ReadErrorKind> {
+    fn counted(&mut self, n: usize) -> Result<&'a [u8], ArgError> {
         let len = le_size(self.take(n)?)?;
         if len > (self.data.len() - self.pos) as u64 {
-            return Err(ReadErrorKind::Truncated);
+            return Err(ArgError::Truncated);
         }
         self.take(len as usize)
     }
@@ -271,7 +307,7 @@ impl<'a> Cursor<'a> {
 
 /// An unsigned little-endian length (`calc_binsize`): more than `isize::MAX` is an error.
 #[inline]
-fn le_size(bytes: &[u8]) -> Result<u64, ReadErrorKind> {
+fn le_size(bytes: &[u8]) -> Result<u64, ArgError> {
     let mut x: u64 = 0;
     for (i, &b) in bytes.iter().enumerate() {
         x |= (b as u64) << (8 * i);
@@ -282,39 +318,18 @@ fn le_size(bytes: &[u8]) -> Result<u64, ReadErrorKind> {
     Ok(x)
 }
 
-fn bad(message: impl Into<String>) -> ReadErrorKind {
-    ReadErrorKind::BadArgument(message.into())
+#[cold]
+fn bad(message: impl Into<String>) -> ArgError {
+    ArgError::Bad(message.into().into_boxed_str())
 }
 
-#[inline]
-fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, ReadErrorKind> {
+#[inline(always)]
+fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, ArgError> {
     Ok(match kind {
         ArgKind::None => Arg::None,
-        ArgKind::Uint1 => {
-            let v = cur.fixed::<1>()?[0] as i64;
-            match op {
-                Op::Proto if v > 5 => return Err(bad(format!("unsupported pickle protocol: {v}"))),
-                Op::Ext1 if v == 0 => return Err(bad("EXT specifies code <= 0")),
-                _ => {}
-            }
-            Arg::Int(v)
+        ArgKind::Uint1 | ArgKind::Uint2 | ArgKind::Int4 | ArgKind::Uint4 | ArgKind::Uint8 => {
+            Arg::Int(fixed_int(op, kind, cur)?)
         }
-        ArgKind::Uint2 => {
-            let v = u16::from_le_bytes(cur.fixed()?) as i64;
-            if op == Op::Ext2 && v == 0 {
-                return Err(bad("EXT specifies code <= 0"));
-            }
-            Arg::Int(v)
-        }
-        ArgKind::Int4 => {
-            let v = i32::from_le_bytes(cur.fixed()?) as i64;
-            if op == Op::Ext4 && v <= 0 {
-                return Err(bad("EXT specifies code <= 0"));
-            }
-            Arg::Int(v)
-        }
-        ArgKind::Uint4 => Arg::Int(u32::from_le_bytes(cur.fixed()?) as i64),
-        ArgKind::Uint8 => Arg::Int(le_size(&cur.fixed::<8>()?)? as i64),
         ArgKind::DecimalNlShort => {
             let line = cur.line()?;
             match op {
@@ -327,7 +342,7 @@ fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, 
                 // GET and PUT: `PyLong_FromString(s, NULL, 10)` then `PyLong_AsSsize_t`.
                 _ => {
                     if line.is_empty() {
-                        return Err(ReadErrorKind::Truncated);
+                        return Err(ArgError::Truncated);
                     }
                     let v = match py_long_from_string(c_string(line), 10) {
                         Some(IntValue::Small(v)) => v,
@@ -349,7 +364,7 @@ fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, 
         ArgKind::DecimalNlLong => {
             let line = cur.line()?;
             if line.is_empty() {
-                return Err(ReadErrorKind::Truncated);
+                return Err(ArgError::Truncated);
             }
             let digits = line.strip_suffix(b"L").unwrap_or(line);
             match py_long_from_string(c_string(digits), 0) {
@@ -367,7 +382,7 @@ fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, 
         ArgKind::FloatNl => {
             let line = cur.line()?;
             if line.is_empty() {
-                return Err(ReadErrorKind::Truncated);
+                return Err(ArgError::Truncated);
             }
             Arg::Float(parse_float_line(line).map_err(bad)?)
         }
@@ -413,13 +428,13 @@ fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, 
             // is "pickle data was truncated" in both.
             let module = cur.line()?;
             if module.is_empty() {
-                return Err(ReadErrorKind::Truncated);
+                return Err(ArgError::Truncated);
             }
             let name = cur.line()?;
             if name.is_empty() {
-                return Err(ReadErrorKind::Truncated);
+                return Err(ArgError::Truncated);
             }
-            let decode = |line: &'a [u8]| -> Result<&'a str, ReadErrorKind> {
+            let decode = |line: &'a [u8]| -> Result<&'a str, ArgError> {
                 match std::str::from_utf8(line) {
                     Ok(s) if op != Op::Inst || s.is_ascii() => Ok(s),
                     _ => Err(bad(format!(
@@ -437,8 +452,44 @@ fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, 
     })
 }
 
+/// A fixed-width integer argument, with the checks CPython makes of it.
+#[inline(always)]
+fn fixed_int(op: Op, kind: ArgKind, cur: &mut Cursor<'_>) -> Result<i64, ArgError> {
+    let v = match kind {
+        ArgKind::Uint1 => cur.fixed::<1>()?[0] as i64,
+        ArgKind::Uint2 => u16::from_le_bytes(cur.fixed()?) as i64,
+        ArgKind::Int4 => i32::from_le_bytes(cur.fixed()?) as i64,
+        ArgKind::Uint4 => u32::from_le_bytes(cur.fixed()?) as i64,
+        _ => le_size(&cur.fixed::<8>()?)? as i64,
+    };
+    match op {
+        Op::Proto if v > 5 => Err(bad(format!("unsupported pickle protocol: {v}"))),
+        Op::Ext1 | Op::Ext2 | Op::Ext4 if v <= 0 => Err(bad("EXT specifies code <= 0")),
+        _ => Ok(v),
+    }
+}
+
+/// The argument of an opcode whose argument is an integer that fits in an `i64` (fixed-width
+/// ones, memo indices): like [`decode_arg`], without building an [`Arg`].
+#[inline(always)]
+pub(crate) fn decode_int(op: Op, data: &[u8], pos: &mut usize) -> Result<i64, ArgError> {
+    let kind = op.arg();
+    match kind {
+        ArgKind::Uint1 | ArgKind::Uint2 | ArgKind::Int4 | ArgKind::Uint4 | ArgKind::Uint8 => {
+            let mut cur = Cursor { data, pos: *pos };
+            let v = fixed_int(op, kind, &mut cur)?;
+            *pos = cur.pos;
+            Ok(v)
+        }
+        _ => match decode_arg(op, data, pos)? {
+            Arg::Int(v) => Ok(v),
+            _ => Err(bad("not an int")),
+        },
+    }
+}
+
 #[inline]
-fn utf8_arg(bytes: &[u8]) -> Result<Arg<'_>, ReadErrorKind> {
+fn utf8_arg(bytes: &[u8]) -> Result<Arg<'_>, ArgError> {
     let (text, lossy) = decode_utf8_surrogatepass(bytes).map_err(bad)?;
     Ok(Arg::Str { text, lossy })
 }
@@ -839,7 +890,21 @@ pub fn decode_raw_unicode_escape(bytes: &[u8]) -> Result<(Cow<'_, str>, bool), S
 
 /// UTF-8 as CPython decodes BINUNICODE (`surrogatepass`: encoded surrogates allowed, replaced
 /// by U+FFFD here and reported as lossy). Borrowed when valid UTF-8.
+#[inline]
 pub fn decode_utf8_surrogatepass(bytes: &[u8]) -> Result<(Cow<'_, str>, bool), String> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8. (The check is much cheaper than `from_utf8` on the short
+        // names and keys that fill pickles.)
+        return Ok((
+            Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) }),
+            false,
+        ));
+    }
+    decode_utf8_slow(bytes)
+}
+
+#[inline(never)]
+fn decode_utf8_slow(bytes: &[u8]) -> Result<(Cow<'_, str>, bool), String> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok((Cow::Borrowed(s), false)),
         Err(_) => {

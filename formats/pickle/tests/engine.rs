@@ -807,7 +807,8 @@ fn deep_nesting_is_a_clean_error() {
         error.limit && error.message.contains("nested more than 10000 deep"),
         "{error}"
     );
-    assert!(analyze(&pickle).error.is_some());
+    // analyze builds no values, so nesting is no concern of its.
+    assert_eq!(analyze(&pickle).error, None);
     // Nesting made after the fact through the memo (each list appended into the previous one
     // once it is already inside) escapes the running count; the export check catches it.
     let n = 20_000u32;
@@ -939,7 +940,11 @@ fn the_tests_run_every_opcode() {
 fn exercise(bytes: &[u8]) {
     let a = analyze(bytes);
     let l = load(bytes, &Limits::default());
-    assert_eq!(a.globals, l.globals);
+    if !l.error.as_ref().is_some_and(|e| e.limit) {
+        assert_eq!(a.globals, l.globals);
+        assert_eq!(a.findings, l.findings);
+        assert_eq!(a.error, l.error);
+    }
     let mut out = String::new();
     let _ = disasm::disassemble(bytes, &mut out);
 }
