@@ -1,0 +1,990 @@
+//! Content sniffing and the containers pickles hide in.
+
+use std::fmt;
+use std::io::Read;
+
+use pypickle_core::value::{Item, Object, Value};
+use pypickle_core::{envelope, Target};
+use pypickle_pickle::opcodes::Op;
+use pypickle_pickle::reader::{Arg, Reader};
+use pypickle_pickle::{analyze, Limits};
+
+use super::{PickleStream, ScanOptions, Scanned};
+
+/// What the outermost content of a file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Content {
+    /// One pickle or several stacked.
+    Pickle,
+    /// A joblib pickle with raw array bytes between its opcodes.
+    Joblib,
+    /// A legacy (non-zip) PyTorch file: stacked pickles, then raw storage bytes.
+    TorchLegacy,
+    /// A zip archive (PyTorch, `.npz`, any zip).
+    Zip,
+    /// A `.npy` array (a pickle after the header when its dtype holds objects).
+    Npy,
+    /// A compressed stream.
+    Compressed(&'static str),
+    /// A file written by `pypickle::save`.
+    Envelope,
+}
+
+impl fmt::Display for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Content::Pickle => f.write_str("pickle"),
+            Content::Joblib => f.write_str("joblib"),
+            Content::TorchLegacy => f.write_str("legacy torch"),
+            Content::Zip => f.write_str("zip"),
+            Content::Npy => f.write_str("npy"),
+            Content::Compressed(c) => write!(f, "{c}"),
+            Content::Envelope => f.write_str("pypickle envelope"),
+        }
+    }
+}
+
+/// PyTorch's legacy magic number, 0x1950a86a20f9469cfc6c, as LONG1 bytes.
+const TORCH_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const WRAPPER_MODULE: &str = "joblib.numpy_pickle";
+const WRAPPER_NAME: &str = "NumpyArrayWrapper";
+/// Work allowed for locating joblib arrays, in bytes re-read, per input byte (plus a floor).
+const JOBLIB_PROBE_FACTOR: usize = 64;
+
+struct Ctx<'o> {
+    options: &'o ScanOptions,
+    out: Scanned,
+}
+
+pub(super) fn scan(bytes: &[u8], options: &ScanOptions) -> Scanned {
+    let mut ctx = Ctx {
+        options,
+        out: Scanned::default(),
+    };
+    let content = blob(&mut ctx, bytes, None, 0, true);
+    ctx.out.content = content;
+    ctx.out
+}
+
+fn join(member: Option<&str>, name: &str) -> String {
+    match member {
+        Some(m) => format!("{m}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+fn prefix(member: Option<&str>) -> String {
+    match member {
+        Some(m) => format!("{m}: "),
+        None => String::new(),
+    }
+}
+
+/// Scans one blob (the file, a member, a decompressed stream). Returns what it is, `None` when
+/// it is no pickle and no container.
+fn blob(
+    ctx: &mut Ctx,
+    data: &[u8],
+    member: Option<&str>,
+    depth: usize,
+    top: bool,
+) -> Option<Content> {
+    if depth > ctx.options.max_depth {
+        ctx.out.errors.push(format!(
+            "{}containers nested deeper than {} levels",
+            prefix(member),
+            ctx.options.max_depth
+        ));
+        return None;
+    }
+    if envelope::is_enveloped(data) {
+        return enveloped(ctx, data, member);
+    }
+    if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+        zip(ctx, data, member, depth);
+        return Some(Content::Zip);
+    }
+    if data.starts_with(b"\x93NUMPY") {
+        npy(ctx, data, member);
+        return Some(Content::Npy);
+    }
+    if let Some(kind) = compression(data) {
+        match decompress(kind, data, ctx.options) {
+            Ok(inner) => {
+                let found = blob(ctx, &inner, member, depth + 1, top);
+                if found.is_none() {
+                    ctx.out.findings.push(format!(
+                        "{}{kind} stream holds no pickle and no container",
+                        prefix(member)
+                    ));
+                }
+                return Some(Content::Compressed(kind));
+            }
+            Err(e) => {
+                // Magic bytes can be a coincidence: a pickle may still start this way.
+                if let Some(content) = pickle_blob(ctx, data, member, false) {
+                    return Some(content);
+                }
+                ctx.out
+                    .errors
+                    .push(format!("{}{kind} stream: {e}", prefix(member)));
+                return Some(Content::Compressed(kind));
+            }
+        }
+    }
+    pickle_blob(ctx, data, member, top)
+}
+
+fn enveloped(ctx: &mut Ctx, data: &[u8], member: Option<&str>) -> Option<Content> {
+    match envelope::open(data) {
+        Ok((header, payload)) => {
+            ctx.out.envelope = Some(format!(
+                "pypickle envelope version {}, format {}, {} payload bytes, checksum ok",
+                header.version, header.format, header.payload_len
+            ));
+            if header.format == "pickle" {
+                pickle_blob(ctx, payload, member, true);
+            }
+        }
+        Err(e) => {
+            ctx.out.envelope = Some(format!("pypickle envelope: {e}"));
+            ctx.out
+                .errors
+                .push(format!("{}pypickle envelope: {e}", prefix(member)));
+        }
+    }
+    Some(Content::Envelope)
+}
+
+// ---------------------------------------------------------------- compression
+
+fn compression(data: &[u8]) -> Option<&'static str> {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        Some("gzip")
+    } else if data.starts_with(b"BZh") && data.len() > 3 && (b'1'..=b'9').contains(&data[3]) {
+        Some("bz2")
+    } else if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some("xz")
+    } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some("zstd")
+    } else if data.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        Some("lz4")
+    } else if data.len() >= 2
+        && data[0] & 0x0f == 8
+        && data[0] >> 4 <= 7
+        && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
+    {
+        Some("zlib")
+    } else if data.len() >= 13 && data[0] == 0x5d && data[1] == 0 && data[2] == 0 {
+        Some("lzma")
+    } else {
+        None
+    }
+}
+
+fn cap(len: usize, options: &ScanOptions) -> u64 {
+    let floor = 16u64 << 20;
+    (len as u64)
+        .saturating_mul(options.max_ratio)
+        .max(floor)
+        .min(options.max_decompressed)
+}
+
+fn bounded(mut reader: impl Read, limit: u64) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let read = (&mut reader)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if read as u64 > limit {
+        return Err(format!(
+            "decompresses to more than {limit} bytes (a decompression bomb?): refused"
+        ));
+    }
+    Ok(out)
+}
+
+fn decompress(kind: &str, data: &[u8], options: &ScanOptions) -> Result<Vec<u8>, String> {
+    let limit = cap(data.len(), options);
+    match kind {
+        "gzip" => bounded(flate2::read::MultiGzDecoder::new(data), limit),
+        "zlib" => bounded(flate2::read::ZlibDecoder::new(data), limit),
+        "bz2" => bounded(bzip2::read::MultiBzDecoder::new(data), limit),
+        "xz" => bounded(xz2::read::XzDecoder::new_multi_decoder(data), limit),
+        "lzma" => {
+            let stream =
+                xz2::stream::Stream::new_lzma_decoder(u64::MAX).map_err(|e| e.to_string())?;
+            bounded(xz2::read::XzDecoder::new_stream(data, stream), limit)
+        }
+        "zstd" => {
+            let decoder = zstd::stream::read::Decoder::new(data).map_err(|e| e.to_string())?;
+            bounded(decoder, limit)
+        }
+        "lz4" => bounded(lz4_flex::frame::FrameDecoder::new(data), limit),
+        _ => Err(format!("unknown compression {kind}")),
+    }
+}
+
+fn deflate(data: &[u8], options: &ScanOptions) -> Result<Vec<u8>, String> {
+    bounded(
+        flate2::read::DeflateDecoder::new(data),
+        cap(data.len(), options),
+    )
+}
+
+// ---------------------------------------------------------------- npy
+
+fn npy(ctx: &mut Ctx, data: &[u8], member: Option<&str>) {
+    let major = data.get(6).copied().unwrap_or(0);
+    let (len, start) = match major {
+        1 if data.len() >= 10 => (u16::from_le_bytes([data[8], data[9]]) as usize, 10),
+        2 | 3 if data.len() >= 12 => (
+            u32::from_le_bytes([data[8], data[9], data[10], data[11]]) as usize,
+            12,
+        ),
+        _ => {
+            ctx.out
+                .errors
+                .push(format!("{}npy: unreadable header", prefix(member)));
+            return;
+        }
+    };
+    let Some(header) = data.get(start..start + len) else {
+        ctx.out
+            .errors
+            .push(format!("{}npy: truncated header", prefix(member)));
+        return;
+    };
+    let header = String::from_utf8_lossy(header);
+    // An object dtype anywhere in the descr ('|O', or a field of a structured dtype).
+    let has_object = header.contains("'|O'")
+        || header.contains("'O'")
+        || header.contains("'<O'")
+        || header.contains("'>O'")
+        || header.contains("'|O8'")
+        || header.contains("'O8'");
+    if has_object {
+        let body = &data[start + len..];
+        pickle_stream(ctx, body, member, "npy", start + len);
+    }
+}
+
+// ---------------------------------------------------------------- pickles
+
+/// Scans `data` as a pickle (plain, stacked, joblib, legacy torch). `None` when it is none
+/// (nothing read as a pickle at all); a damaged pickle is reported with its errors.
+fn pickle_blob(ctx: &mut Ctx, data: &[u8], member: Option<&str>, top: bool) -> Option<Content> {
+    let looks_like_pickle = data.len() >= 2 && data[0] == 0x80 && data[1] <= 5;
+    let analysis = analyze(data);
+    if !looks_like_pickle && analysis.roots == 0 && analysis.globals.is_empty() {
+        return None;
+    }
+    if !looks_like_pickle && analysis.roots == 0 && !top && analysis.error.is_some() {
+        // A member that is raw bytes (a tensor storage) and merely starts with an opcode.
+        let dangerous = !analysis.globals.is_empty();
+        if !dangerous {
+            return None;
+        }
+    }
+    if looks_like_pickle
+        && !top
+        && analysis.roots == 0
+        && analysis.globals.is_empty()
+        && analysis.opcodes < 4
+    {
+        return None;
+    }
+    if is_torch_legacy(data) {
+        torch_legacy(ctx, data, member);
+        return Some(Content::TorchLegacy);
+    }
+    let joblib = analysis.globals.iter().any(|g| {
+        matches!(&g.target, Target::Named { module, name }
+            if module == WRAPPER_MODULE && name == WRAPPER_NAME)
+    });
+    if joblib {
+        joblib_stream(ctx, data, member, 0);
+        return Some(Content::Joblib);
+    }
+    record(ctx, data, member, "pickle", 0, analysis);
+    Some(Content::Pickle)
+}
+
+/// A pickle stream at `base` in its blob (npy bodies, nested joblib arrays).
+fn pickle_stream(
+    ctx: &mut Ctx,
+    data: &[u8],
+    member: Option<&str>,
+    kind: &'static str,
+    base: usize,
+) {
+    let analysis = analyze(data);
+    if analysis.globals.iter().any(|g| {
+        matches!(&g.target, Target::Named { module, name }
+            if module == WRAPPER_MODULE && name == WRAPPER_NAME)
+    }) {
+        joblib_stream(ctx, data, member, base);
+        return;
+    }
+    record(ctx, data, member, kind, base, analysis);
+}
+
+fn record(
+    ctx: &mut Ctx,
+    data: &[u8],
+    member: Option<&str>,
+    kind: &'static str,
+    base: usize,
+    analysis: pypickle_pickle::Analysis,
+) {
+    let p = prefix(member);
+    for mut g in analysis.globals {
+        g.offset += base as u64;
+        g.member = member.map(str::to_string);
+        ctx.out.globals.push(g);
+    }
+    for f in analysis.findings {
+        ctx.out.findings.push(format!(
+            "{p}offset {}: {}",
+            f.offset + base as u64,
+            f.message
+        ));
+    }
+    if let Some(e) = analysis.error {
+        ctx.out.errors.push(format!(
+            "{p}pickle broken at offset {}: {}",
+            e.offset + base as u64,
+            e.message
+        ));
+    }
+    if ctx.options.keep_pickles {
+        ctx.out.pickles.push(PickleStream {
+            member: member.map(str::to_string),
+            kind,
+            bytes: data.to_vec(),
+        });
+    }
+}
+
+fn is_torch_legacy(data: &[u8]) -> bool {
+    let mut reader = Reader::new(data);
+    let mut ops = 0;
+    while let Some(Ok(ins)) = reader.next() {
+        ops += 1;
+        match (ins.op, &ins.arg) {
+            (Op::Proto, _) => {}
+            (Op::Long1, Arg::Long(bytes)) => return bytes[..] == TORCH_MAGIC,
+            (Op::Long1, Arg::BigInt(_)) | (Op::Long1, Arg::Int(_)) => {
+                // Fits no i64: always Long; anything else is not the magic number.
+                return false;
+            }
+            _ => return false,
+        }
+        if ops > 2 {
+            return false;
+        }
+    }
+    false
+}
+
+/// Legacy torch: five pickles (magic, protocol, sys info, the object, storage keys), then raw
+/// storage bytes that no loader reads as opcodes.
+fn torch_legacy(ctx: &mut Ctx, data: &[u8], member: Option<&str>) {
+    let mut reader = Reader::new(data);
+    let mut stops = 0;
+    let mut end = data.len();
+    for ins in reader.by_ref() {
+        match ins {
+            Ok(ins) if ins.op == Op::Stop => {
+                stops += 1;
+                if stops == 5 {
+                    end = ins.end as usize;
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let analysis = analyze(&data[..end]);
+    record(ctx, &data[..end], member, "torch legacy", 0, analysis);
+}
+
+// ---------------------------------------------------------------- joblib
+
+/// A joblib stream: after each `NumpyArrayWrapper` BUILD the array follows, as raw bytes
+/// (optionally after a padding-length byte and padding) or, for object arrays, as a nested
+/// pickle. The array bytes are cut out and the opcodes around them analysed as one stream.
+fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) {
+    let p = prefix(member);
+    // The spliced stream, and where each of its pieces came from: (spliced start, file start).
+    let mut spliced: Vec<u8> = Vec::new();
+    let mut pieces: Vec<(usize, usize)> = Vec::new();
+    let mut copied = 0usize; // file offset of the first byte not yet copied
+    let mut pos = 0usize; // where reading resumes
+    let mut seen_wrapper = false;
+    let mut budget = data.len().saturating_mul(JOBLIB_PROBE_FACTOR).max(64 << 20);
+    let mut arrays = 0usize;
+    let mut nested_errors = Vec::new();
+    'outer: loop {
+        let mut reader = Reader::at(data, pos);
+        loop {
+            let ins = match reader.next() {
+                Some(Ok(ins)) => ins,
+                _ => break 'outer,
+            };
+            match (&ins.op, &ins.arg) {
+                (_, Arg::Str { text, .. }) if text == WRAPPER_NAME => seen_wrapper = true,
+                (_, Arg::Global { name, .. }) if *name == WRAPPER_NAME => seen_wrapper = true,
+                _ => {}
+            }
+            if ins.op != Op::Build || !seen_wrapper {
+                continue;
+            }
+            let end = ins.end as usize;
+            let mut probe = spliced.clone();
+            probe.extend_from_slice(&data[copied..end]);
+            if budget < probe.len() {
+                ctx.out.errors.push(format!(
+                    "{p}joblib: too much work locating the arrays (given up at offset {})",
+                    base + end
+                ));
+                break 'outer;
+            }
+            budget -= probe.len();
+            let Some(array) = wrapper_on_top(&probe) else {
+                continue;
+            };
+            arrays += 1;
+            pieces.push((spliced.len(), copied));
+            spliced.extend_from_slice(&data[copied..end]);
+            let next = match array {
+                Array::Objects => {
+                    // A complete pickle of its own follows.
+                    let mut inner = Reader::at(data, end);
+                    let mut stop = None;
+                    for ins in inner.by_ref() {
+                        match ins {
+                            Ok(ins) if ins.op == Op::Stop => {
+                                stop = Some(ins.end as usize);
+                                break;
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    let stop_end = stop.unwrap_or(data.len());
+                    let analysis = analyze(&data[end..stop_end]);
+                    for mut g in analysis.globals {
+                        g.offset += (base + end) as u64;
+                        g.member = member.map(str::to_string);
+                        ctx.out.globals.push(g);
+                    }
+                    if let Some(e) = analysis.error {
+                        nested_errors.push(format!(
+                            "{p}joblib object array at offset {}: {}",
+                            base + end + e.offset as usize,
+                            e.message
+                        ));
+                    }
+                    if stop.is_none() {
+                        break 'outer;
+                    }
+                    stop_end
+                }
+                Array::Raw { bytes, aligned } => {
+                    let mut at = end;
+                    if aligned {
+                        let Some(&pad) = data.get(at) else {
+                            nested_errors.push(format!(
+                                "{p}joblib array at offset {}: truncated",
+                                base + end
+                            ));
+                            copied = data.len();
+                            break 'outer;
+                        };
+                        at += 1 + pad as usize;
+                    }
+                    match at.checked_add(bytes as usize) {
+                        Some(n) if n <= data.len() && bytes <= usize::MAX as u64 => n,
+                        _ => {
+                            nested_errors.push(format!(
+                                "{p}joblib array at offset {}: {} bytes announced, the file ends first",
+                                base + end,
+                                bytes
+                            ));
+                            copied = data.len();
+                            break 'outer;
+                        }
+                    }
+                }
+            };
+            copied = next;
+            pos = next;
+            continue 'outer;
+        }
+    }
+    pieces.push((spliced.len(), copied));
+    spliced.extend_from_slice(&data[copied.min(data.len())..]);
+    let to_file = |offset: u64| -> u64 {
+        let offset = offset as usize;
+        let i = pieces
+            .partition_point(|&(s, _)| s <= offset)
+            .saturating_sub(1);
+        let (s, f) = pieces.get(i).copied().unwrap_or((0, 0));
+        (base + f + (offset - s)) as u64
+    };
+    let analysis = analyze(&spliced);
+    for mut g in analysis.globals {
+        g.offset = to_file(g.offset);
+        g.member = member.map(str::to_string);
+        ctx.out.globals.push(g);
+    }
+    for f in analysis.findings {
+        ctx.out
+            .findings
+            .push(format!("{p}offset {}: {}", to_file(f.offset), f.message));
+    }
+    if let Some(e) = analysis.error {
+        ctx.out.errors.push(format!(
+            "{p}pickle broken at offset {}: {}",
+            to_file(e.offset),
+            e.message
+        ));
+    }
+    ctx.out.errors.extend(nested_errors);
+    if arrays > 0 {
+        ctx.out
+            .findings
+            .retain(|f| !f.contains("FRAME") || !f.starts_with(&p));
+    }
+    if ctx.options.keep_pickles {
+        ctx.out.pickles.push(PickleStream {
+            member: member.map(str::to_string),
+            kind: "joblib",
+            bytes: spliced,
+        });
+    }
+}
+
+enum Array {
+    /// An object array: a nested pickle follows.
+    Objects,
+    /// `bytes` raw bytes follow, after a padding-length byte and padding when `aligned`.
+    Raw { bytes: u64, aligned: bool },
+}
+
+/// If the stream (cut just after a BUILD) has a `NumpyArrayWrapper` with state on top of its
+/// stack, the layout of the array bytes that follow.
+fn wrapper_on_top(prefix: &[u8]) -> Option<Array> {
+    let loaded = pypickle_pickle::load(prefix, &Limits::default());
+    let value = &loaded.value;
+    let top = *loaded.partial.last()?;
+    let Some(Object::Instance(inst)) = value.object(top) else {
+        return None;
+    };
+    match value.object(inst.callable) {
+        Some(Object::Global { module, name })
+            if module == WRAPPER_MODULE && name == WRAPPER_NAME => {}
+        _ => return None,
+    }
+    let state = *inst.state.last()?;
+    let Some(Object::Dict(pairs)) = value.object(state) else {
+        return None;
+    };
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| value.as_str(*k) == Some(key))
+            .map(|&(_, v)| v)
+    };
+    let shape = get("shape")?;
+    let count: u64 = match value.object(shape) {
+        Some(Object::Tuple(dims)) | Some(Object::List(dims)) => {
+            let mut n: u64 = 1;
+            for d in dims {
+                match d {
+                    Item::Int(i) if *i >= 0 => n = n.checked_mul(*i as u64)?,
+                    _ => return None,
+                }
+            }
+            n
+        }
+        _ => match shape {
+            Item::Int(i) if i >= 0 => i as u64,
+            _ => return None,
+        },
+    };
+    let dtype = get("dtype")?;
+    let (itemsize, objects) = dtype_itemsize(value, dtype)?;
+    if objects {
+        return Some(Array::Objects);
+    }
+    let aligned = matches!(get("numpy_array_alignment_bytes"), Some(Item::Int(_)));
+    Some(Array::Raw {
+        bytes: count.checked_mul(itemsize)?,
+        aligned,
+    })
+}
+
+/// The item size of a pickled `numpy.dtype(...)`, and whether it holds objects.
+fn dtype_itemsize(value: &Value, dtype: Item) -> Option<(u64, bool)> {
+    let Some(Object::Instance(inst)) = value.object(dtype) else {
+        return None;
+    };
+    let Some(Object::Tuple(args)) = value.object(inst.args) else {
+        return None;
+    };
+    let code = value.as_str(*args.first()?)?;
+    // The state tuple's elsize (index 5) for flexible and structured dtypes, else -1.
+    if let Some(state) = inst.state.last() {
+        if let Some(Object::Tuple(items)) = value.object(*state) {
+            if let Some(fields) = items.get(4) {
+                if *fields != Item::None && code.starts_with('V') {
+                    // Structured: objects in a field cannot be laid out as raw bytes.
+                    if fields_hold_objects(value, *fields, 0) {
+                        return Some((0, true));
+                    }
+                }
+            }
+            if let Some(Item::Int(elsize)) = items.get(5) {
+                if *elsize > 0 {
+                    return Some((*elsize as u64, false));
+                }
+            }
+        }
+    }
+    let letter = code.chars().next()?;
+    if letter == 'O' {
+        return Some((8, true));
+    }
+    let digits: String = code
+        .chars()
+        .skip(1)
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let n: u64 = digits.parse().ok()?;
+    Some(match letter {
+        'U' => (4 * n, false),
+        _ => (n, false),
+    })
+}
+
+fn fields_hold_objects(value: &Value, item: Item, depth: usize) -> bool {
+    if depth > 16 {
+        return true;
+    }
+    match value.object(item) {
+        Some(Object::Str(s)) => s == "O" || s == "|O" || s == "O8",
+        Some(Object::Instance(inst)) => {
+            if let Some(Object::Tuple(args)) = value.object(inst.args) {
+                if let Some(code) = args.first().and_then(|a| value.as_str(*a)) {
+                    if code.starts_with('O') {
+                        return true;
+                    }
+                }
+            }
+            inst.state
+                .iter()
+                .any(|s| fields_hold_objects(value, *s, depth + 1))
+        }
+        Some(Object::Dict(pairs)) => pairs
+            .iter()
+            .any(|(_, v)| fields_hold_objects(value, *v, depth + 1)),
+        Some(Object::Tuple(items)) | Some(Object::List(items)) => items
+            .iter()
+            .any(|v| fields_hold_objects(value, *v, depth + 1)),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------- zip
+
+struct Local {
+    offset: usize,
+    flags: u16,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    name: String,
+    data_start: usize,
+}
+
+fn u16_at(d: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(d: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn local_header(data: &[u8], offset: usize) -> Option<Local> {
+    if data.get(offset..offset + 4)? != b"PK\x03\x04" {
+        return None;
+    }
+    let flags = u16_at(data, offset + 6)?;
+    let method = u16_at(data, offset + 8)?;
+    let crc = u32_at(data, offset + 14)?;
+    let compressed = u32_at(data, offset + 18)? as u64;
+    let name_len = u16_at(data, offset + 26)? as usize;
+    let extra_len = u16_at(data, offset + 28)? as usize;
+    let name = data.get(offset + 30..offset + 30 + name_len)?;
+    let data_start = offset + 30 + name_len + extra_len;
+    if data_start > data.len() {
+        return None;
+    }
+    Some(Local {
+        offset,
+        flags,
+        method,
+        crc,
+        compressed,
+        name: String::from_utf8_lossy(name).into_owned(),
+        data_start,
+    })
+}
+
+struct Entry {
+    name: String,
+    local: Local,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    flags: u16,
+    central: bool,
+}
+
+struct Central {
+    name: String,
+    flags: u16,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    header: usize,
+}
+
+/// The central directory's entries in order, duplicates included; `None` when there is none
+/// this simple reader understands (ZIP64 archives go to the zip crate).
+fn central_directory(data: &[u8]) -> Option<Vec<Central>> {
+    let search_from = data.len().saturating_sub(22 + 65535);
+    let eocd = (search_from..=data.len().checked_sub(22)?)
+        .rev()
+        .find(|&i| data[i..].starts_with(b"PK\x05\x06"))?;
+    let count = u16_at(data, eocd + 10)? as usize;
+    let size = u32_at(data, eocd + 12)? as usize;
+    let mut at = u32_at(data, eocd + 16)? as usize;
+    if count == 0xffff || size == 0xffff_ffff || at == 0xffff_ffff {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        if data.get(at..at + 4)? != b"PK\x01\x02" {
+            return None;
+        }
+        let flags = u16_at(data, at + 8)?;
+        let method = u16_at(data, at + 10)?;
+        let crc = u32_at(data, at + 16)?;
+        let compressed = u32_at(data, at + 20)?;
+        let name_len = u16_at(data, at + 28)? as usize;
+        let extra_len = u16_at(data, at + 30)? as usize;
+        let comment_len = u16_at(data, at + 32)? as usize;
+        let header = u32_at(data, at + 42)?;
+        if compressed == 0xffff_ffff || header == 0xffff_ffff {
+            return None;
+        }
+        let name = data.get(at + 46..at + 46 + name_len)?;
+        out.push(Central {
+            name: String::from_utf8_lossy(name).into_owned(),
+            flags,
+            method,
+            crc,
+            compressed: compressed as u64,
+            header: header as usize,
+        });
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    Some(out)
+}
+
+/// ZIP64 and other archives the simple reader declines: the zip crate's view (it keeps one
+/// entry per name; the local header walk still finds every copy).
+fn central_by_zip_crate(ctx: &mut Ctx, data: &[u8], p: &str, entries: &mut Vec<Entry>) {
+    match zip::ZipArchive::new(std::io::Cursor::new(data)) {
+        Ok(mut archive) => {
+            for i in 0..archive.len() {
+                let Ok(file) = archive.by_index_raw(i) else {
+                    ctx.out
+                        .findings
+                        .push(format!("{p}zip: central entry {i} unreadable"));
+                    continue;
+                };
+                let header = file.header_start() as usize;
+                let name = String::from_utf8_lossy(file.name_raw()).into_owned();
+                let method: u16 = match file.compression() {
+                    zip::CompressionMethod::Stored => 0,
+                    zip::CompressionMethod::Deflated => 8,
+                    _ => 0xffff,
+                };
+                let crc = file.crc32();
+                let compressed = file.compressed_size();
+                drop(file);
+                let Some(local) = local_header(data, header) else {
+                    ctx.out.errors.push(format!(
+                        "{p}zip: {name}: no local header at offset {header}"
+                    ));
+                    continue;
+                };
+                let flags = local.flags;
+                entries.push(Entry {
+                    name,
+                    local,
+                    method,
+                    crc,
+                    compressed,
+                    flags,
+                    central: true,
+                });
+            }
+        }
+        Err(e) => ctx.out.findings.push(format!(
+            "{p}zip: central directory unreadable ({e}); local headers scanned"
+        )),
+    }
+}
+
+fn zip(ctx: &mut Ctx, data: &[u8], member: Option<&str>, depth: usize) {
+    let p = prefix(member);
+    let mut entries: Vec<Entry> = Vec::new();
+    // The central directory, as zipfile and PyTorch read it (duplicates kept).
+    match central_directory(data) {
+        Some(central) => {
+            for c in central {
+                let Some(local) = local_header(data, c.header) else {
+                    ctx.out.errors.push(format!(
+                        "{p}zip: {}: no local header at offset {}",
+                        c.name, c.header
+                    ));
+                    continue;
+                };
+                let flags = local.flags | c.flags;
+                entries.push(Entry {
+                    name: c.name,
+                    local,
+                    method: c.method,
+                    crc: c.crc,
+                    compressed: c.compressed,
+                    flags,
+                    central: true,
+                });
+            }
+        }
+        None => central_by_zip_crate(ctx, data, &p, &mut entries),
+    }
+    // Every local header, in file order: a streaming reader sees these.
+    let mut offset = 0usize;
+    while let Some(local) = local_header(data, offset) {
+        let size = if local.compressed == 0 && local.flags & 0x08 != 0 {
+            entries
+                .iter()
+                .find(|e| e.local.offset == offset)
+                .map(|e| e.compressed)
+                .unwrap_or(0)
+        } else {
+            local.compressed
+        };
+        let mut next = local.data_start.saturating_add(size as usize);
+        if local.flags & 0x08 != 0 {
+            // Data descriptor, with or without its signature.
+            next += if data.get(next..next + 4) == Some(b"PK\x07\x08") {
+                16
+            } else {
+                12
+            };
+        }
+        if !entries.iter().any(|e| e.local.offset == offset) {
+            ctx.out.findings.push(format!(
+                "{p}zip: local header at offset {offset} ({}) is not in the central directory",
+                local.name
+            ));
+            let (method, crc, flags) = (local.method, local.crc, local.flags);
+            entries.push(Entry {
+                name: local.name.clone(),
+                method,
+                crc,
+                compressed: size,
+                flags,
+                central: false,
+                local,
+            });
+        }
+        if next <= offset || next > data.len() {
+            break;
+        }
+        offset = next;
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for entry in &entries {
+        let copies = seen.iter().filter(|n| **n == entry.name).count();
+        seen.push(entry.name.clone());
+        let mut path = join(member, &entry.name);
+        if copies > 0 {
+            ctx.out.findings.push(format!(
+                "{p}zip: duplicate member name {} (zipfile reads the last copy, PyTorch the first): every copy scanned",
+                entry.name
+            ));
+            path = format!("{path}#{copies}");
+        }
+        if entry.central && entry.local.name != entry.name {
+            ctx.out.findings.push(format!(
+                "{p}zip: {}: the local header names it {:?}: scanned by content",
+                entry.name, entry.local.name
+            ));
+        }
+        let odd = entry.flags & !(0x08 | 0x800 | 0x02 | 0x04);
+        if odd != 0 {
+            ctx.out.findings.push(format!(
+                "{p}zip: {}: general-purpose flag bits {odd:#06x} set{}",
+                entry.name,
+                if odd & 1 != 0 {
+                    " (encrypted, yet readers that ignore it read plain data)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let start = entry.local.data_start;
+        let Some(raw) = data.get(start..start.saturating_add(entry.compressed as usize)) else {
+            ctx.out
+                .errors
+                .push(format!("{p}zip: {}: data runs past the end", entry.name));
+            continue;
+        };
+        let content = match entry.method {
+            0 => std::borrow::Cow::Borrowed(raw),
+            8 => match deflate(raw, ctx.options) {
+                Ok(d) => std::borrow::Cow::Owned(d),
+                Err(e) => {
+                    ctx.out
+                        .errors
+                        .push(format!("{p}zip: {}: deflate: {e}", entry.name));
+                    continue;
+                }
+            },
+            m => {
+                ctx.out.errors.push(format!(
+                    "{p}zip: {}: compression method {m} not supported",
+                    entry.name
+                ));
+                continue;
+            }
+        };
+        let crc = crc32fast::hash(&content);
+        if crc != entry.crc || (entry.local.crc != entry.crc && entry.local.flags & 0x08 == 0) {
+            ctx.out.findings.push(format!(
+                "{p}zip: {}: bad CRC (recorded {:08x}, data {crc:08x}): scanned anyway",
+                entry.name, entry.crc
+            ));
+        }
+        blob(ctx, &content, Some(&path), depth + 1, false);
+    }
+}
