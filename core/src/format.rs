@@ -31,6 +31,12 @@ pub trait Format: Send + Sync {
         false
     }
 
+    /// Whether `save` wraps this format in pypickle's envelope unless told otherwise. Formats
+    /// that other programs must open as they are (pickle) say no.
+    fn enveloped_by_default(&self) -> bool {
+        true
+    }
+
     /// What [`Format::sniff`] looks for, for messages (`None`: the format has no magic number).
     fn magic(&self) -> Option<&'static str> {
         None

@@ -33,6 +33,7 @@ pub mod convert;
 mod options;
 pub mod scan;
 
+pub use convert::{convert, ConvertOptions, Report};
 pub use options::{LoadOptions, SaveOptions};
 
 /// The format used when neither the options nor the file name say which.
@@ -44,13 +45,14 @@ pub fn formats() -> Vec<&'static str> {
 }
 
 /// Serializes `value` into bytes: an envelope around the payload, or the bare payload with
-/// `.envelope(false)`. The format is `options.format(..)`'s, else CBOR.
+/// `.envelope(false)` (pickle is bare unless `.envelope(true)`). The format is
+/// `options.format(..)`'s, else CBOR.
 pub fn to_vec<T: serde::Serialize + ?Sized>(
     value: &T,
     options: &SaveOptions,
 ) -> Result<Vec<u8>, Error> {
     let format = pypickle_core::format::by_name(options.format_name().unwrap_or(DEFAULT_FORMAT))?;
-    encode(format, &value, options.envelope_enabled())
+    encode(format, &value, envelope_for(format, options))
 }
 
 /// Deserializes a value from bytes written by [`to_vec`] or [`save`] (or a bare payload: see [`load`]).
@@ -85,7 +87,7 @@ fn save_inner(
 ) -> Result<(), Error> {
     let format = format_for_save(path, options)?;
     let folder = check_destination(path, options.overwrite_enabled())?;
-    let bytes = encode(format, value, options.envelope_enabled())?;
+    let bytes = encode(format, value, envelope_for(format, options))?;
     write_atomically(path, &folder, &bytes, options.overwrite_enabled())
 }
 
@@ -145,6 +147,12 @@ pub fn validate_modules_of(bytes: &[u8]) -> Result<Vec<String>, Error> {
         }
     }
     Ok(pypickle_pickle::validate_modules(payload))
+}
+
+fn envelope_for(format: &dyn Format, options: &SaveOptions) -> bool {
+    options
+        .envelope_choice()
+        .unwrap_or_else(|| format.enveloped_by_default())
 }
 
 fn encode<T: serde::Serialize + ?Sized>(

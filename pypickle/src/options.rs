@@ -7,7 +7,7 @@ use pypickle_core::{Mode, Policy};
 pub struct SaveOptions {
     format: Option<String>,
     overwrite: bool,
-    envelope: bool,
+    envelope: Option<bool>,
 }
 
 impl Default for SaveOptions {
@@ -15,7 +15,7 @@ impl Default for SaveOptions {
         SaveOptions {
             format: None,
             overwrite: false,
-            envelope: true,
+            envelope: None,
         }
     }
 }
@@ -37,9 +37,11 @@ impl SaveOptions {
         self
     }
 
-    /// Writes pypickle's envelope (default) or, with `false`, the bare payload for other programs.
+    /// Writes pypickle's envelope or, with `false`, the bare payload for other programs. By
+    /// default the format decides: every format is enveloped but pickle, which is written bare so
+    /// that Python's `pickle.load` opens it.
     pub fn envelope(mut self, envelope: bool) -> Self {
-        self.envelope = envelope;
+        self.envelope = Some(envelope);
         self
     }
 
@@ -51,7 +53,8 @@ impl SaveOptions {
         self.overwrite
     }
 
-    pub fn envelope_enabled(&self) -> bool {
+    /// The envelope choice, if one was made (`None`: the format's default).
+    pub fn envelope_choice(&self) -> Option<bool> {
         self.envelope
     }
 }

@@ -9,7 +9,9 @@ use pypickle::{load, load_value, save, validate_modules, LoadOptions, SaveOption
 use serde::{Deserialize, Serialize};
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -38,7 +40,11 @@ fn record() -> Record {
         small: i64::MIN,
         tags: vec!["a".into(), "b".into()],
         scores: [("x".to_string(), 0.5), ("y".to_string(), -2.0)].into(),
-        kinds: vec![Kind::Plain, Kind::Weighted(1.5), Kind::Span { from: -1, to: 7 }],
+        kinds: vec![
+            Kind::Plain,
+            Kind::Weighted(1.5),
+            Kind::Span { from: -1, to: 7 },
+        ],
         note: None,
         blob: vec![0, 1, 255],
     }
@@ -50,7 +56,11 @@ fn rust_writes_a_pickle_cpython_reads_and_rust_loads_back() {
     let path = dir.path().join("record.pkl");
     save(&path, &record(), &SaveOptions::new()).unwrap();
     let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(&bytes[..2], b"\x80\x04", "a bare protocol-4 pickle, no envelope");
+    assert_eq!(
+        &bytes[..2],
+        b"\x80\x04",
+        "a bare protocol-4 pickle, no envelope"
+    );
     let script = "import pickle, sys\n\
                   v = pickle.load(open(sys.argv[1], 'rb'))\n\
                   assert v == {'name': 'ünïcode ✓', 'count': 2**64 - 1, 'small': -2**63, 'tags': ['a', 'b'],\n\
@@ -58,28 +68,66 @@ fn rust_writes_a_pickle_cpython_reads_and_rust_loads_back() {
                   \x20            'kinds': ['Plain', {'Weighted': 1.5}, {'Span': {'from': -1, 'to': 7}}],\n\
                   \x20            'note': None, 'blob': [0, 1, 255]}, v\n\
                   print('same')\n";
-    let output = Command::new("python3").arg("-c").arg(script).arg(&path).output().expect("python3 is required");
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "same", "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .expect("python3 is required");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "same",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let back: Record = load(&path, &LoadOptions::new()).unwrap();
     assert_eq!(back, record());
 }
 
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum Item {
+    Pair(Vec<i64>),
+    Again(BTreeMap<String, Vec<i64>>),
+}
+
 #[test]
-fn typed_load_of_a_cpython_pickle() {
-    // plain_data_p4 holds a dict mixing many types: read it as a map of loosely typed values.
-    let value: BTreeMap<String, serde_json::Value> = match load(fixture("pickles/safe/plain/plain_data_p4.pkl"), &LoadOptions::new()) {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    };
-    assert!(!value.is_empty());
+fn typed_load_of_cpython_pickles_at_every_protocol() {
+    // [[1, 2], [1, 2], {'again': [1, 2]}], the three lists being one shared object.
+    for protocol in [0, 2, 4] {
+        let path = fixture(&format!("pickles/safe/shared/shared_list_p{protocol}.pkl"));
+        let value: Vec<Item> = load(&path, &LoadOptions::new()).unwrap();
+        let pair = vec![1, 2];
+        assert_eq!(
+            value,
+            vec![
+                Item::Pair(pair.clone()),
+                Item::Pair(pair.clone()),
+                Item::Again([("again".to_string(), pair)].into())
+            ]
+        );
+    }
+    // A cycle cannot become a tree: a clear error, not a hang or an overflow.
+    let err = load::<Vec<serde_json::Value>>(
+        fixture("pickles/safe/shared/self_list_p4.pkl"),
+        &LoadOptions::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cycl"), "{err}");
 }
 
 #[test]
 fn a_symbolic_object_where_data_is_expected_names_its_class() {
-    let err = load::<BTreeMap<String, i64>>(fixture("pickles/safe/sklearn/logistic_regression_p4.pkl"), &LoadOptions::new())
-        .unwrap_err();
+    let err = load::<BTreeMap<String, i64>>(
+        fixture("pickles/safe/sklearn/logistic_regression_p4.pkl"),
+        &LoadOptions::new(),
+    )
+    .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("sklearn.linear_model._logistic.LogisticRegression"), "{message}");
+    assert!(
+        message.contains("sklearn.linear_model._logistic.LogisticRegression"),
+        "{message}"
+    );
     assert!(!err.is_unsafe());
 }
 
@@ -89,10 +137,15 @@ fn refusals_carry_the_verdict_and_name_every_refused_global() {
     let err = load::<serde_json::Value>(&path, &LoadOptions::new()).unwrap_err();
     assert!(err.is_unsafe());
     let message = err.to_string();
-    assert!(message.contains("os.system") && message.contains("os_system_global_reduce_p2.pkl"), "{message}");
+    assert!(
+        message.contains("os.system") && message.contains("os_system_global_reduce_p2.pkl"),
+        "{message}"
+    );
     let verdict = err.verdict().unwrap();
     assert!(!verdict.accepted());
-    assert!(verdict.refused().any(|j| j.global.target.to_string() == "os.system"));
+    assert!(verdict
+        .refused()
+        .any(|j| j.global.target.to_string() == "os.system"));
     // Without validation, the same file loads as a symbolic graph: nothing runs either way.
     let value = load_value(&path, &LoadOptions::new().no_validation()).unwrap();
     assert!(!value.is_empty());
@@ -109,9 +162,16 @@ fn allowing_a_package_does_not_allow_its_dangerous_members() {
 
 #[test]
 fn validate_modules_lists_a_sklearn_model_without_dict_keys() {
-    let modules = validate_modules(fixture("pickles/safe/sklearn/logistic_regression_p4.pkl")).unwrap();
-    assert!(modules.contains(&"sklearn.linear_model._logistic.LogisticRegression".to_string()), "{modules:?}");
-    assert!(modules.iter().all(|m| m.contains('.') && !m.ends_with('_')), "dict keys leaked: {modules:?}");
+    let modules =
+        validate_modules(fixture("pickles/safe/sklearn/logistic_regression_p4.pkl")).unwrap();
+    assert!(
+        modules.contains(&"sklearn.linear_model._logistic.LogisticRegression".to_string()),
+        "{modules:?}"
+    );
+    assert!(
+        modules.iter().all(|m| m.contains('.') && !m.ends_with('_')),
+        "dict keys leaked: {modules:?}"
+    );
     let err = validate_modules(fixture("manifest.json")).unwrap_err();
     assert!(err.to_string().contains("manifest.json"), "{err}");
 }

@@ -71,6 +71,11 @@ impl Format for Pickle {
         }
     }
 
+    /// Written bare, so `pickle.load` opens what `save` writes.
+    fn enveloped_by_default(&self) -> bool {
+        false
+    }
+
     fn magic(&self) -> Option<&'static str> {
         Some("PROTO opcode 80 02..05, or a protocol 0/1 opcode first")
     }
