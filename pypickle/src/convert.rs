@@ -1,1 +1,379 @@
-//! Conversion between pickle and the safe formats (placeholder: issue 5).
+//! Lossless conversion between pickle and the safe formats (docs/conversion.md).
+//!
+//! ```no_run
+//! use pypickle::{convert, ConvertOptions};
+//!
+//! # fn main() -> Result<(), pypickle::Error> {
+//! // model.pkl is validated with the default policy first; an unsafe file leaves no output.
+//! let report = convert("model.pkl", "model.cbor", &ConvertOptions::new())?;
+//! println!("{} -> {}: {} bytes", report.from, report.to, report.output_bytes);
+//! // And back, for the code that still needs a pickle: the globals are judged again.
+//! convert("model.cbor", "model.pkl", &ConvertOptions::new().overwrite(true))?;
+//! # Ok(()) }
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pypickle_core::{envelope, format, Error, ErrorKind, Format, Mode, Policy, Value};
+
+/// How [`convert`] reads and writes. Defaults: formats from the files, the default policy,
+/// existing output refused, lossy JSON refused, bare payloads (no envelope).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConvertOptions {
+    from: Option<String>,
+    to: Option<String>,
+    policy: Policy,
+    overwrite: bool,
+    lossy: bool,
+    envelope: bool,
+}
+
+impl ConvertOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the input as this format (needed for bare MessagePack not named `.msgpack`/`.mpk`).
+    pub fn from(mut self, name: &str) -> Self {
+        self.from = Some(name.to_string());
+        self
+    }
+
+    /// Writes this format whatever the output is called.
+    pub fn to(mut self, name: &str) -> Self {
+        self.to = Some(name.to_string());
+        self
+    }
+
+    /// Accepts these globals (as [`crate::LoadOptions::allow`]).
+    pub fn allow<I, S>(mut self, entries: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.policy
+            .allow
+            .extend(entries.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accepts only globals known to be safe, and those allowed explicitly.
+    pub fn strict(mut self) -> Self {
+        self.policy.mode = Mode::Strict;
+        self
+    }
+
+    /// Accepts every global: only for files you trust as much as your own code.
+    pub fn no_validation(mut self) -> Self {
+        self.policy.mode = Mode::NoValidation;
+        self
+    }
+
+    /// Replaces an existing output (default: refuse and leave it untouched).
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Allows a JSON export that loses information (tuples become arrays, ...).
+    pub fn lossy(mut self, lossy: bool) -> Self {
+        self.lossy = lossy;
+        self
+    }
+
+    /// Wraps the output in pypickle's envelope (default: the bare payload other programs open).
+    pub fn envelope(mut self, envelope: bool) -> Self {
+        self.envelope = envelope;
+        self
+    }
+
+    pub fn from_name(&self) -> Option<&str> {
+        self.from.as_deref()
+    }
+
+    pub fn to_name(&self) -> Option<&str> {
+        self.to.as_deref()
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn overwrite_enabled(&self) -> bool {
+        self.overwrite
+    }
+
+    pub fn lossy_enabled(&self) -> bool {
+        self.lossy
+    }
+
+    pub fn envelope_enabled(&self) -> bool {
+        self.envelope
+    }
+}
+
+/// What [`convert`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The input's format.
+    pub from: &'static str,
+    /// The output's format.
+    pub to: &'static str,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    /// Objects in the value graph (all pickles of a stacked input).
+    pub objects: usize,
+    /// Values converted: the pickles of a stacked pickle file, else 1.
+    pub values: usize,
+    /// The sorted, distinct `module.qualname` of the globals the value references.
+    pub globals: Vec<String>,
+    /// What a lossy JSON export lost (empty otherwise).
+    pub losses: Vec<&'static str>,
+    /// Whether the output is wrapped in pypickle's envelope.
+    pub envelope: bool,
+}
+
+/// Converts `input` to `output` (see the module documentation and docs/conversion.md).
+///
+/// The input format comes from its envelope, else `options.from(..)`, else CBOR's self-describe
+/// tag, else its extension (`.cbor`, `.msgpack`/`.mpk`, `.json`), else pickle's header; the output
+/// format from
+/// `options.to(..)`, else the output's extension (`.pkl`/`.pickle`, `.cbor`, `.msgpack`, `.json`).
+/// Every global the value references is judged with the options' policy before anything is
+/// written, whatever the input format: an unsafe input is refused with the verdict
+/// ([`Error::is_unsafe`]) and no output file. The output is written to a temporary file beside
+/// it and renamed into place; an existing output is refused unless `overwrite`.
+///
+/// A stacked pickle file (several pickles one after the other) converts to pickle only: the
+/// other formats hold one value per file.
+pub fn convert(
+    input: impl AsRef<Path>,
+    output: impl AsRef<Path>,
+    options: &ConvertOptions,
+) -> Result<Report, Error> {
+    let (input, output) = (input.as_ref(), output.as_ref());
+    let bytes = fs::read(input).map_err(|e| Error::io("read it", e).at(input))?;
+    let (from, payload) = identify_input(input, &bytes, options).map_err(|e| e.at(input))?;
+    let to = output_format(output, options).map_err(|e| e.at(output))?;
+    let folder = check_destination(output, options.overwrite).map_err(|e| e.at(output))?;
+    let (value, roots) = decode(from, payload, &options.policy).map_err(|e| e.at(input))?;
+    let mut report = Report {
+        from: from.name(),
+        to: to.name(),
+        input_bytes: bytes.len() as u64,
+        output_bytes: 0,
+        objects: value.len(),
+        values: roots.len(),
+        globals: global_names(&value),
+        losses: Vec::new(),
+        envelope: options.envelope,
+    };
+    drop(bytes);
+    let mut out = Vec::new();
+    let start = options.envelope.then(|| envelope::begin(&mut out));
+    encode(to, value, &roots, options, &mut out, &mut report.losses).map_err(|e| e.at(output))?;
+    if let Some(start) = start {
+        envelope::seal(&mut out, start, to.name()).map_err(|e| e.at(output))?;
+    }
+    report.output_bytes = out.len() as u64;
+    write_atomically(output, &folder, &out, options.overwrite).map_err(|e| e.at(output))?;
+    Ok(report)
+}
+
+fn identify_input<'b>(
+    path: &Path,
+    bytes: &'b [u8],
+    options: &ConvertOptions,
+) -> Result<(&'static dyn Format, &'b [u8]), Error> {
+    if envelope::is_enveloped(bytes) {
+        let (header, payload) = envelope::open(bytes)?;
+        let found = format::by_name(&header.format)?;
+        if let Some(forced) = options.from.as_deref() {
+            if forced != found.name() {
+                return Err(Error::invalid(format!(
+                    "the file is {}, not {forced} as the options say",
+                    found.name()
+                )));
+            }
+        }
+        return Ok((found, payload));
+    }
+    if let Some(forced) = options.from.as_deref() {
+        return Ok((format::by_name(forced)?, bytes));
+    }
+    if bytes.starts_with(&pypickle_cbor::SELF_DESCRIBE) {
+        return Ok((format::by_name("cbor")?, bytes));
+    }
+    // Bare CBOR (written without the self-describe tag), MessagePack and JSON have no magic
+    // number: their extension decides, before pickle's weak protocol 0 sniffing could.
+    let by_extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(format::by_extension)
+        .filter(|f| matches!(f.name(), "cbor" | "msgpack" | "json"));
+    if let Some(found) = by_extension {
+        return Ok((found, bytes));
+    }
+    match format::sniff(bytes) {
+        Some(found) => Ok((found, bytes)),
+        None => Err(ErrorKind::Unrecognised {
+            tried: format!(
+                "the pypickle envelope, {}, and the extensions .cbor, .msgpack, .mpk and .json \
+                 (name the format with from)",
+                format::sniffed_description()
+            ),
+        }
+        .into()),
+    }
+}
+
+fn output_format(path: &Path, options: &ConvertOptions) -> Result<&'static dyn Format, Error> {
+    if let Some(name) = options.to.as_deref() {
+        return format::by_name(name);
+    }
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(format::by_extension)
+        .ok_or_else(|| {
+            Error::invalid(
+                "cannot tell the output format from the file name: use .pkl, .pickle, .cbor, \
+                 .msgpack, .mpk or .json, or name it with to",
+            )
+        })
+}
+
+/// The value graph and its roots (one per pickle of a stacked pickle file).
+fn decode(
+    from: &'static dyn Format,
+    payload: &[u8],
+    policy: &Policy,
+) -> Result<(Value, Vec<pypickle_core::Item>), Error> {
+    if from.name() != "pickle" {
+        let value = from.decode_value(payload, policy)?;
+        let root = value.root();
+        return Ok((value, vec![root]));
+    }
+    let loaded = pypickle_pickle::load(payload, &pypickle_pickle::Limits::default());
+    let verdict = policy.judge(&loaded.globals);
+    if !verdict.accepted() {
+        return Err(Error::unsafe_content(verdict));
+    }
+    if let Some(error) = loaded.error {
+        return Err(Error::decode(
+            "pickle",
+            format!("at offset {}: {}", error.offset, error.message),
+        ));
+    }
+    if loaded.roots.is_empty() {
+        return Err(Error::decode("pickle", "no pickle in the input"));
+    }
+    Ok((loaded.value, loaded.roots))
+}
+
+fn global_names(value: &Value) -> Vec<String> {
+    let mut names: Vec<String> = value
+        .objects()
+        .iter()
+        .filter_map(|object| match object {
+            pypickle_core::Object::Global { module, name } => Some(format!("{module}.{name}")),
+            pypickle_core::Object::Extension(code) => Some(format!("<extension code {code}>")),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn encode(
+    to: &'static dyn Format,
+    mut value: Value,
+    roots: &[pypickle_core::Item],
+    options: &ConvertOptions,
+    out: &mut Vec<u8>,
+    losses: &mut Vec<&'static str>,
+) -> Result<(), Error> {
+    if roots.len() > 1 && to.name() != "pickle" {
+        return Err(Error::invalid(format!(
+            "the input holds {} stacked pickles; {} holds one value per file (convert to pickle, \
+             or split the file first)",
+            roots.len(),
+            to.name()
+        )));
+    }
+    for &root in roots {
+        value.set_root(root);
+        if to.name() == "json" {
+            *losses = pypickle_json::export(&value, options.lossy, out)?;
+        } else if to.name() == "cbor" && !options.envelope {
+            // Bare CBOR without the self-describe tag: cbor2 6 decodes whatever a tag wraps as
+            // immutable (frozendict, tuple), so plain data would not read back as dicts and lists.
+            let start = out.len();
+            to.encode_value(&value, out)?;
+            if out[start..].starts_with(&pypickle_cbor::SELF_DESCRIBE) {
+                out.drain(start..start + 3);
+            }
+        } else {
+            to.encode_value(&value, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, Error> {
+    if path.file_name().is_none() {
+        return Err(ErrorKind::IsDirectory.into());
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !folder.is_dir() {
+        return Err(ErrorKind::MissingParent(folder).into());
+    }
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Err(ErrorKind::IsDirectory.into()),
+        // Checked again atomically when the file is moved into place.
+        Ok(_) if !overwrite => return Err(ErrorKind::AlreadyExists.into()),
+        _ => {}
+    }
+    Ok(folder)
+}
+
+/// Writes a temporary file beside `path`, flushes it and renames it into place (with
+/// `persist_noclobber` unless `overwrite`, so an existing file is never replaced by accident).
+fn write_atomically(
+    path: &Path,
+    folder: &Path,
+    bytes: &[u8],
+    overwrite: bool,
+) -> Result<(), Error> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(".pypickle-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .map_err(|e| Error::io("create a temporary file beside it", e))?;
+    temp.write_all(bytes)
+        .map_err(|e| Error::io("write the temporary file", e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("flush the temporary file to disk", e))?;
+    let persisted = if overwrite {
+        temp.persist(path).map(|_| ())
+    } else {
+        temp.persist_noclobber(path).map(|_| ())
+    };
+    if let Err(e) = persisted {
+        return Err(match e.error.kind() {
+            std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists.into(),
+            _ if path.is_dir() => ErrorKind::IsDirectory.into(),
+            _ => Error::io("move the temporary file into place", e.error),
+        });
+    }
+    if let Ok(dir) = fs::File::open(folder) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}

@@ -16,6 +16,8 @@ use pypickle_core::{Error, Format, Policy, Registration, Result};
 /// The self-describe tag 55799, encoded.
 pub const SELF_DESCRIBE: [u8; 3] = [0xd9, 0xd9, 0xf7];
 
+mod value;
+
 const NAME: &str = "cbor";
 
 /// The CBOR format (registered as `cbor`).
@@ -84,5 +86,17 @@ impl Format for Cbor {
         // The guard keeps error messages linear through erased-serde's per-level conversions
         // (cbor4ii's Display escapes like Debug, which would double a message at every level).
         with_deserializer(bytes, |de| decode_guarded(de, DEFAULT_MAX_DEPTH, sink))
+    }
+
+    /// Python values in the conventions of docs/conversion.md; the globals the value references
+    /// are judged with `policy`, so a crafted file cannot smuggle a dangerous call into a pickle.
+    fn decode_value(&self, bytes: &[u8], policy: &Policy) -> Result<pypickle_core::Value> {
+        let value = value::decode_value(bytes)?;
+        pypickle_json::tree::judge(&value, policy)?;
+        Ok(value)
+    }
+
+    fn encode_value(&self, value: &pypickle_core::Value, out: &mut Vec<u8>) -> Result<()> {
+        value::encode_value(value, out)
     }
 }

@@ -16,6 +16,8 @@ use pypickle_core::{Error, Format, Policy, Registration, Result};
 /// How deep values may nest before decoding refuses them.
 pub const MAX_DEPTH: usize = 256;
 
+mod value;
+
 const NAME: &str = "msgpack";
 
 /// The MessagePack format (registered as `msgpack`).
@@ -76,5 +78,17 @@ impl Format for MessagePack {
 
     fn decode(&self, bytes: &[u8], _policy: &Policy, sink: &mut DecodeSink<'_>) -> Result<()> {
         with_deserializer(bytes, |de| decode_guarded(de, DEFAULT_MAX_DEPTH, sink))
+    }
+
+    /// Python values in the conventions of docs/conversion.md; the globals the value references
+    /// are judged with `policy`, so a crafted file cannot smuggle a dangerous call into a pickle.
+    fn decode_value(&self, bytes: &[u8], policy: &Policy) -> Result<pypickle_core::Value> {
+        let value = value::decode_value(bytes)?;
+        pypickle_json::tree::judge(&value, policy)?;
+        Ok(value)
+    }
+
+    fn encode_value(&self, value: &pypickle_core::Value, out: &mut Vec<u8>) -> Result<()> {
+        value::encode_value(value, out)
     }
 }

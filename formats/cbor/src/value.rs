@@ -1,0 +1,349 @@
+//! Python values ([`Value`]) in CBOR, following docs/conversion.md: plain data as plain CBOR,
+//! registered tags where they exist (bignums 2/3, shared values 28/29, calls 27, sets 258, RFC 8746
+//! typed arrays with tags 40/1040) and a documented block of private tags for the rest.
+
+use std::borrow::Cow;
+
+use num_bigint::{BigInt, Sign};
+use pypickle_core::{Error, Result, Value};
+use pypickle_json::numpy::{Dtype, NdArray};
+use pypickle_json::tree::{self, Event, Sink, Source, Tag};
+
+use crate::SELF_DESCRIBE;
+
+const NAME: &str = "cbor";
+
+/// First of the private tags (`0x7079_0000`, "py"); see docs/conversion.md.
+pub const PRIVATE_BASE: u64 = 0x7079_0000;
+
+fn tag_number(tag: Tag) -> u64 {
+    match tag {
+        Tag::Call => 27,
+        Tag::Shareable => 28,
+        Tag::SharedRef => 29,
+        Tag::Set => 258,
+        Tag::Tuple => PRIVATE_BASE + 1,
+        Tag::FrozenSet => PRIVATE_BASE + 2,
+        Tag::ByteArray => PRIVATE_BASE + 3,
+        Tag::Complex => PRIVATE_BASE + 4,
+        Tag::Global => PRIVATE_BASE + 5,
+        Tag::Extension => PRIVATE_BASE + 6,
+        Tag::Object => PRIVATE_BASE + 7,
+        Tag::PersistentId => PRIVATE_BASE + 8,
+        Tag::Buffer => PRIVATE_BASE + 9,
+        Tag::Scalar => PRIVATE_BASE + 10,
+    }
+}
+
+fn tag_of(number: u64) -> Option<Tag> {
+    Some(match number {
+        27 => Tag::Call,
+        28 => Tag::Shareable,
+        29 => Tag::SharedRef,
+        258 => Tag::Set,
+        n if n > PRIVATE_BASE && n <= PRIVATE_BASE + 10 => [
+            Tag::Tuple,
+            Tag::FrozenSet,
+            Tag::ByteArray,
+            Tag::Complex,
+            Tag::Global,
+            Tag::Extension,
+            Tag::Object,
+            Tag::PersistentId,
+            Tag::Buffer,
+            Tag::Scalar,
+        ][(n - PRIVATE_BASE - 1) as usize],
+        _ => return None,
+    })
+}
+
+struct Writer<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn head(&mut self, major: u8, n: u64) {
+        let m = major << 5;
+        if n < 24 {
+            self.out.push(m | n as u8);
+        } else if n <= 0xff {
+            self.out.extend_from_slice(&[m | 24, n as u8]);
+        } else if n <= 0xffff {
+            self.out.push(m | 25);
+            self.out.extend_from_slice(&(n as u16).to_be_bytes());
+        } else if n <= 0xffff_ffff {
+            self.out.push(m | 26);
+            self.out.extend_from_slice(&(n as u32).to_be_bytes());
+        } else {
+            self.out.push(m | 27);
+            self.out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+impl Sink for Writer<'_> {
+    fn null(&mut self) {
+        self.out.push(0xf6);
+    }
+
+    fn bool(&mut self, v: bool) {
+        self.out.push(if v { 0xf5 } else { 0xf4 });
+    }
+
+    fn int(&mut self, v: i64) {
+        if v >= 0 {
+            self.head(0, v as u64);
+        } else {
+            self.head(1, !(v as u64));
+        }
+    }
+
+    fn bigint(&mut self, v: &BigInt) {
+        let (negative, magnitude) = if v.sign() == Sign::Minus {
+            (true, -(v + 1u8))
+        } else {
+            (false, v.clone())
+        };
+        match u64::try_from(&magnitude) {
+            Ok(n) => self.head(if negative { 1 } else { 0 }, n),
+            Err(_) => {
+                self.head(6, if negative { 3 } else { 2 });
+                self.bytes(&magnitude.to_bytes_be().1);
+            }
+        }
+    }
+
+    fn float(&mut self, v: f64) {
+        self.out.push(0xfb);
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn text(&mut self, v: &str) {
+        self.head(3, v.len() as u64);
+        self.out.extend_from_slice(v.as_bytes());
+    }
+
+    fn bytes(&mut self, v: &[u8]) {
+        self.head(2, v.len() as u64);
+        self.out.extend_from_slice(v);
+    }
+
+    fn array(&mut self, len: usize) {
+        self.head(4, len as u64);
+    }
+
+    fn map(&mut self, len: usize) {
+        self.head(5, len as u64);
+    }
+
+    fn begin(&mut self, tag: Tag) {
+        self.head(6, tag_number(tag));
+    }
+
+    fn end(&mut self) {}
+
+    fn ndarray(&mut self, array: &NdArray<'_>) {
+        self.head(6, if array.fortran { 1040 } else { 40 });
+        self.array(2);
+        self.array(array.shape.len());
+        for &d in &array.shape {
+            self.head(0, d);
+        }
+        match array.dtype.cbor_tag() {
+            Some(tag) => {
+                self.head(6, tag);
+                self.bytes(&array.data);
+            }
+            None => {
+                self.array(array.data.len());
+                for &b in array.data.iter() {
+                    self.bool(b != 0);
+                }
+            }
+        }
+    }
+}
+
+/// Appends `value` as self-described CBOR.
+pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> Result<()> {
+    out.extend_from_slice(&SELF_DESCRIBE);
+    tree::write(value, &mut Writer { out }).map_err(|e| Error::encode(NAME, e))
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: u64) -> std::result::Result<&'a [u8], String> {
+        let n = usize::try_from(n).map_err(|_| "length out of range")?;
+        if self.data.len() - self.pos < n {
+            return Err(format!(
+                "unexpected end of input at byte {} (needs {n} more)",
+                self.pos
+            ));
+        }
+        let slice = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(slice)
+    }
+
+    fn head(&mut self) -> std::result::Result<(u8, u8, u64), String> {
+        let first = self.take(1)?[0];
+        let (major, info) = (first >> 5, first & 0x1f);
+        let n = match info {
+            0..=23 => u64::from(info),
+            24 => u64::from(self.take(1)?[0]),
+            25 => u64::from(u16::from_be_bytes(self.take(2)?.try_into().unwrap())),
+            26 => u64::from(u32::from_be_bytes(self.take(4)?.try_into().unwrap())),
+            27 => u64::from_be_bytes(self.take(8)?.try_into().unwrap()),
+            31 => return Err("indefinite-length items are not supported".into()),
+            _ => return Err(format!("reserved additional information {info}")),
+        };
+        Ok((major, info, n))
+    }
+
+    fn count(n: u64) -> std::result::Result<usize, String> {
+        usize::try_from(n).map_err(|_| "length out of range".to_string())
+    }
+
+    fn ndarray(&mut self, fortran: bool) -> std::result::Result<NdArray<'a>, String> {
+        let bad = || "a typed array (tag 40/1040): expected [dimensions, data]".to_string();
+        if self.head()? != (4, 2, 2) {
+            return Err(bad());
+        }
+        let (major, _, dims) = self.head()?;
+        if major != 4 {
+            return Err(bad());
+        }
+        let mut shape = Vec::new();
+        for _ in 0..dims {
+            let (major, _, d) = self.head()?;
+            if major != 0 {
+                return Err(bad());
+            }
+            shape.push(d);
+        }
+        let (major, _, n) = self.head()?;
+        let (dtype, data) = match major {
+            6 => {
+                let dtype = Dtype::from_cbor_tag(n)
+                    .ok_or_else(|| format!("unsupported typed array tag {n}"))?;
+                let (major, _, len) = self.head()?;
+                if major != 2 {
+                    return Err(bad());
+                }
+                (dtype, Cow::Borrowed(self.take(len)?))
+            }
+            4 => {
+                let mut bools = Vec::with_capacity(Self::count(n)?.min(1 << 16));
+                for _ in 0..n {
+                    match self.take(1)?[0] {
+                        0xf4 => bools.push(0),
+                        0xf5 => bools.push(1),
+                        _ => return Err("a bool array holds only true and false".into()),
+                    }
+                }
+                let dtype = Dtype::from_descr("|b1").expect("bool dtype");
+                (dtype, Cow::Owned(bools))
+            }
+            _ => return Err(bad()),
+        };
+        Ok(NdArray {
+            dtype,
+            shape,
+            fortran,
+            data,
+        })
+    }
+}
+
+impl<'a> Source<'a> for Reader<'a> {
+    fn next(&mut self) -> std::result::Result<Event<'a>, String> {
+        loop {
+            let start = self.pos;
+            let (major, info, n) = self.head()?;
+            return Ok(match major {
+                0 => match i64::try_from(n) {
+                    Ok(i) => Event::Int(i),
+                    Err(_) => Event::Big(BigInt::from(n)),
+                },
+                1 => match i64::try_from(n) {
+                    Ok(i) => Event::Int(-1 - i),
+                    Err(_) => Event::Big(-1 - BigInt::from(n)),
+                },
+                2 => Event::Bytes(Cow::Borrowed(self.take(n)?)),
+                3 => {
+                    let bytes = self.take(n)?;
+                    let text = std::str::from_utf8(bytes).map_err(|e| {
+                        format!("invalid UTF-8 in a text string at byte {start}: {e}")
+                    })?;
+                    Event::Text(Cow::Borrowed(text))
+                }
+                4 => Event::Array(Self::count(n)?),
+                5 => Event::Map(Self::count(n)?),
+                6 => match n {
+                    55799 => continue,
+                    2 | 3 => {
+                        let (major, _, len) = self.head()?;
+                        if major != 2 {
+                            return Err("a bignum (tag 2/3) wraps a byte string".into());
+                        }
+                        let magnitude = BigInt::from_bytes_be(Sign::Plus, self.take(len)?);
+                        Event::Big(if n == 2 { magnitude } else { -1 - magnitude })
+                    }
+                    40 | 1040 => Event::NdArray(self.ndarray(n == 1040)?),
+                    _ => Event::Tag(
+                        tag_of(n).ok_or_else(|| format!("unsupported tag {n} at byte {start}"))?,
+                    ),
+                },
+                _ => match info {
+                    20 => Event::Bool(false),
+                    21 => Event::Bool(true),
+                    22 | 23 => Event::Null,
+                    25 => Event::Float(half(n as u16)),
+                    26 => Event::Float(f64::from(f32::from_bits(n as u32))),
+                    27 => Event::Float(f64::from_bits(n)),
+                    _ => return Err(format!("unsupported simple value at byte {start}")),
+                },
+            });
+        }
+    }
+}
+
+fn half(bits: u16) -> f64 {
+    let exp = (bits >> 10) & 0x1f;
+    let mant = f64::from(bits & 0x3ff);
+    let v = match exp {
+        0 => mant * 2f64.powi(-24),
+        31 if mant == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + mant / 1024.0) * 2f64.powi(i32::from(e) - 15),
+    };
+    if bits & 0x8000 != 0 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// Decodes one CBOR item (self-describe tag optional) filling all of `bytes`.
+pub fn decode_value(bytes: &[u8]) -> Result<Value> {
+    let mut reader = Reader {
+        data: bytes,
+        pos: 0,
+    };
+    let value = tree::read(&mut reader).map_err(|e| Error::decode(NAME, e))?;
+    if reader.pos != bytes.len() {
+        return Err(Error::decode(
+            NAME,
+            format!(
+                "trailing bytes after the value ({} of {} bytes used)",
+                reader.pos,
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(value)
+}

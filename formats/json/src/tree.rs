@@ -1,0 +1,745 @@
+//! The conventions CBOR and MessagePack share (docs/conversion.md): a walk of a [`Value`] that
+//! drives a format's [`Sink`], and a builder that makes a [`Value`] from a format's [`Source`].
+//! The formats only differ in how they spell a [`Tag`] (a CBOR tag, a MessagePack extension type)
+//! and a typed array.
+
+use std::borrow::Cow;
+
+use num_bigint::BigInt;
+use pypickle_core::{
+    CallKind, GlobalRef, Instance, Item, Object, ObjectId, Policy, Target, Usage, Value,
+};
+
+use crate::numpy::{self, NdArray, Recognized};
+
+/// How deep items may nest (each array, map and tag is a level) when writing or reading.
+pub const MAX_DEPTH: usize = 512;
+
+/// Everything that is not plain data, as the formats mark it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// `set`: an array.
+    Set,
+    /// The first occurrence of an object referenced more than once (shared or cyclic).
+    Shareable,
+    /// A later reference to the n-th shareable object (an unsigned int).
+    SharedRef,
+    /// A call: `["module:qualname", arg, ...]`.
+    Call,
+    /// `tuple`: an array.
+    Tuple,
+    /// `frozenset`: an array.
+    FrozenSet,
+    /// `bytearray`: a byte string.
+    ByteArray,
+    /// `complex`: `[re, im]`.
+    Complex,
+    /// A module attribute used as a value: `[module, qualname]`.
+    Global,
+    /// A `copyreg` extension code: an int.
+    Extension,
+    /// A call with what the pickle did to the result afterwards: a map (see docs/conversion.md).
+    Object,
+    /// A persistent id: the id item.
+    PersistentId,
+    /// A protocol 5 out-of-band buffer: `[index, readonly]`.
+    Buffer,
+    /// A numpy scalar: a typed array of shape `[]`.
+    Scalar,
+}
+
+/// Where the walk writes.
+pub trait Sink {
+    fn null(&mut self);
+    fn bool(&mut self, v: bool);
+    fn int(&mut self, v: i64);
+    /// An int outside `i64` (the format picks a native or a bignum encoding).
+    fn bigint(&mut self, v: &BigInt);
+    fn float(&mut self, v: f64);
+    fn text(&mut self, v: &str);
+    fn bytes(&mut self, v: &[u8]);
+    fn array(&mut self, len: usize);
+    fn map(&mut self, len: usize);
+    /// Starts a tagged item: exactly one item follows, then [`Sink::end`].
+    fn begin(&mut self, tag: Tag);
+    fn end(&mut self);
+    /// A numpy array of a numeric or bool dtype.
+    fn ndarray(&mut self, array: &NdArray<'_>);
+}
+
+/// One step of a format's reader.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Big(BigInt),
+    Float(f64),
+    Text(Cow<'a, str>),
+    Bytes(Cow<'a, [u8]>),
+    Array(usize),
+    Map(usize),
+    /// One item follows, then the builder calls [`Source::end`].
+    Tag(Tag),
+    NdArray(NdArray<'a>),
+}
+
+/// What the builder reads from.
+pub trait Source<'a> {
+    fn next(&mut self) -> Result<Event<'a>, String>;
+    /// Called after the item a [`Event::Tag`] wraps.
+    fn end(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn shareable(object: &Object) -> bool {
+    !matches!(
+        object,
+        Object::BigInt(_)
+            | Object::Complex { .. }
+            | Object::Str(_)
+            | Object::Bytes(_)
+            | Object::Global { .. }
+            | Object::Extension(_)
+    )
+}
+
+/// How many references each object reachable from the root has (the root counts as one).
+pub fn reference_counts(value: &Value) -> Vec<u32> {
+    let mut counts = vec![0u32; value.len()];
+    let mut stack = Vec::new();
+    if let Item::Ref(id) = value.root() {
+        stack.push(id);
+    }
+    while let Some(id) = stack.pop() {
+        counts[id.index()] = counts[id.index()].saturating_add(1);
+        if counts[id.index()] > 1 {
+            continue;
+        }
+        for child in value.children(id) {
+            if let Item::Ref(c) = child {
+                stack.push(c);
+            }
+        }
+    }
+    counts
+}
+
+/// Walks `value` into `sink` following the shared conventions.
+pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
+    let mut writer = Writer {
+        value,
+        sink,
+        counts: reference_counts(value),
+        shared: vec![u32::MAX; value.len()],
+        next_shared: 0,
+        depth: 0,
+    };
+    writer.item(value.root())
+}
+
+struct Writer<'v, 's, S> {
+    value: &'v Value,
+    sink: &'s mut S,
+    counts: Vec<u32>,
+    shared: Vec<u32>,
+    next_shared: u32,
+    depth: usize,
+}
+
+impl<'v, S: Sink> Writer<'v, '_, S> {
+    fn item(&mut self, item: Item) -> Result<(), String> {
+        match item {
+            Item::None => self.sink.null(),
+            Item::Bool(b) => self.sink.bool(b),
+            Item::Int(i) => self.sink.int(i),
+            Item::Float(f) => self.sink.float(f),
+            Item::Ref(id) => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
+                }
+                self.object(id)?;
+                self.depth -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn items(&mut self, items: &[Item]) -> Result<(), String> {
+        self.sink.array(items.len());
+        items.iter().try_for_each(|&i| self.item(i))
+    }
+
+    fn tagged_items(&mut self, tag: Tag, items: &[Item]) -> Result<(), String> {
+        self.sink.begin(tag);
+        self.items(items)?;
+        self.sink.end();
+        Ok(())
+    }
+
+    fn object(&mut self, id: ObjectId) -> Result<(), String> {
+        let object = self.value.get(id);
+        if self.counts[id.index()] > 1 && shareable(object) {
+            let index = self.shared[id.index()];
+            if index != u32::MAX {
+                self.sink.begin(Tag::SharedRef);
+                self.sink.int(i64::from(index));
+                self.sink.end();
+                return Ok(());
+            }
+            self.shared[id.index()] = self.next_shared;
+            self.next_shared += 1;
+            self.sink.begin(Tag::Shareable);
+            self.body(object)?;
+            self.sink.end();
+            return Ok(());
+        }
+        self.body(object)
+    }
+
+    fn body(&mut self, object: &Object) -> Result<(), String> {
+        let sink = &mut *self.sink;
+        match object {
+            Object::BigInt(b) => sink.bigint(b),
+            Object::Complex { re, im } => {
+                sink.begin(Tag::Complex);
+                sink.array(2);
+                sink.float(*re);
+                sink.float(*im);
+                sink.end();
+            }
+            Object::Str(s) => sink.text(s),
+            Object::Bytes(b) => sink.bytes(b),
+            Object::ByteArray(b) => {
+                sink.begin(Tag::ByteArray);
+                sink.bytes(b);
+                sink.end();
+            }
+            Object::List(items) => self.items(items)?,
+            Object::Tuple(items) => self.tagged_items(Tag::Tuple, items)?,
+            Object::Set(items) => self.tagged_items(Tag::Set, items)?,
+            Object::FrozenSet(items) => self.tagged_items(Tag::FrozenSet, items)?,
+            Object::Dict(pairs) => {
+                sink.map(pairs.len());
+                for &(k, v) in pairs {
+                    self.item(k)?;
+                    self.item(v)?;
+                }
+            }
+            Object::Global { module, name } => {
+                sink.begin(Tag::Global);
+                sink.array(2);
+                sink.text(module);
+                sink.text(name);
+                sink.end();
+            }
+            Object::Extension(code) => {
+                sink.begin(Tag::Extension);
+                sink.int(i64::from(*code));
+                sink.end();
+            }
+            Object::PersistentId(pid) => {
+                sink.begin(Tag::PersistentId);
+                self.item(*pid)?;
+                self.sink.end();
+            }
+            Object::Buffer { index, readonly } => {
+                sink.begin(Tag::Buffer);
+                sink.array(2);
+                sink.int(i64::from(*index));
+                sink.bool(*readonly);
+                sink.end();
+            }
+            Object::Instance(inst) => self.instance(inst)?,
+        }
+        Ok(())
+    }
+
+    /// `"module:qualname"` and the argument list, when the call can be written as a tag 27 array.
+    fn call_parts(&self, inst: &Instance) -> Option<(String, &'v [Item])> {
+        let value: &'v Value = self.value;
+        let Some(Object::Global { module, name }) = value.object(inst.callable) else {
+            return None;
+        };
+        if module.contains(':') {
+            return None;
+        }
+        let Item::Ref(args) = inst.args else {
+            return None;
+        };
+        match value.get(args) {
+            Object::Tuple(items) if self.counts[args.index()] <= 1 => {
+                Some((format!("{module}:{name}"), items))
+            }
+            _ => None,
+        }
+    }
+
+    fn instance(&mut self, inst: &Instance) -> Result<(), String> {
+        match numpy::recognize(self.value, inst) {
+            Some(Recognized::Array(array)) => {
+                self.sink.ndarray(&array);
+                return Ok(());
+            }
+            Some(Recognized::Scalar(array)) => {
+                self.sink.begin(Tag::Scalar);
+                self.sink.ndarray(&array);
+                self.sink.end();
+                return Ok(());
+            }
+            None => {}
+        }
+        let call = self.call_parts(inst);
+        let plain = inst.kind == CallKind::Reduce
+            && inst.kwargs.is_none()
+            && inst.state.is_empty()
+            && inst.list_items.is_empty()
+            && inst.dict_items.is_empty()
+            && inst.set_items.is_empty();
+        if let (true, Some((name, args))) = (plain, &call) {
+            return self.call(name, args);
+        }
+        let fields = 1
+            + usize::from(call.is_none())
+            + usize::from(inst.kind != CallKind::Reduce)
+            + usize::from(inst.kwargs.is_some())
+            + usize::from(!inst.state.is_empty())
+            + usize::from(!inst.list_items.is_empty())
+            + usize::from(!inst.dict_items.is_empty())
+            + usize::from(!inst.set_items.is_empty());
+        self.sink.begin(Tag::Object);
+        self.sink.map(fields);
+        match &call {
+            Some((name, args)) => {
+                self.sink.text("new");
+                self.call(name, args)?;
+            }
+            None => {
+                self.sink.text("callable");
+                self.item(inst.callable)?;
+                self.sink.text("args");
+                self.item(inst.args)?;
+            }
+        }
+        if inst.kind != CallKind::Reduce {
+            self.sink.text("kind");
+            self.sink.text(kind_name(inst.kind));
+        }
+        if let Some(kwargs) = inst.kwargs {
+            self.sink.text("kwargs");
+            self.item(kwargs)?;
+        }
+        if !inst.state.is_empty() {
+            self.sink.text("state");
+            self.items(&inst.state)?;
+        }
+        if !inst.list_items.is_empty() {
+            self.sink.text("listitems");
+            self.items(&inst.list_items)?;
+        }
+        if !inst.dict_items.is_empty() {
+            self.sink.text("dictitems");
+            self.sink.array(inst.dict_items.len());
+            for &(k, v) in &inst.dict_items {
+                self.sink.array(2);
+                self.item(k)?;
+                self.item(v)?;
+            }
+        }
+        if !inst.set_items.is_empty() {
+            self.sink.text("setitems");
+            self.items(&inst.set_items)?;
+        }
+        self.sink.end();
+        Ok(())
+    }
+
+    fn call(&mut self, name: &str, args: &[Item]) -> Result<(), String> {
+        self.sink.begin(Tag::Call);
+        self.sink.array(1 + args.len());
+        self.sink.text(name);
+        args.iter().try_for_each(|&a| self.item(a))?;
+        self.sink.end();
+        Ok(())
+    }
+}
+
+fn kind_name(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Reduce => "reduce",
+        CallKind::NewObj => "newobj",
+        CallKind::NewObjEx => "newobj_ex",
+        CallKind::Inst => "inst",
+        CallKind::Obj => "obj",
+    }
+}
+
+fn kind_of(name: &str) -> Option<CallKind> {
+    Some(match name {
+        "reduce" => CallKind::Reduce,
+        "newobj" => CallKind::NewObj,
+        "newobj_ex" => CallKind::NewObjEx,
+        "inst" => CallKind::Inst,
+        "obj" => CallKind::Obj,
+        _ => return None,
+    })
+}
+
+/// Builds a [`Value`] from one item of `source`.
+pub fn read<'a>(source: &mut impl Source<'a>) -> Result<Value, String> {
+    let mut reader = Reader {
+        value: Value::new(),
+        shared: Vec::new(),
+        depth: 0,
+    };
+    let root = reader.item(source)?;
+    reader.value.set_root(root);
+    Ok(reader.value)
+}
+
+struct Reader {
+    value: Value,
+    shared: Vec<Item>,
+    depth: usize,
+}
+
+impl Reader {
+    fn item<'a>(&mut self, src: &mut impl Source<'a>) -> Result<Item, String> {
+        let event = src.next()?;
+        self.event(event, src)
+    }
+
+    fn event<'a>(&mut self, event: Event<'a>, src: &mut impl Source<'a>) -> Result<Item, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("the input nests deeper than {MAX_DEPTH} levels"));
+        }
+        let item = match event {
+            Event::Null => Item::None,
+            Event::Bool(b) => Item::Bool(b),
+            Event::Int(i) => Item::Int(i),
+            Event::Big(b) => match i64::try_from(&b) {
+                Ok(i) => Item::Int(i),
+                Err(_) => self.value.push(Object::BigInt(b)),
+            },
+            Event::Float(f) => Item::Float(f),
+            Event::Text(s) => self.value.push(Object::Str(s.into_owned())),
+            Event::Bytes(b) => self.value.push(Object::Bytes(b.into_owned())),
+            Event::Array(n) => {
+                let items = self.elements(n, src)?;
+                self.value.push(Object::List(items))
+            }
+            Event::Map(n) => {
+                let mut pairs = Vec::with_capacity(n.min(4096));
+                for _ in 0..n {
+                    let k = self.item(src)?;
+                    let v = self.item(src)?;
+                    pairs.push((k, v));
+                }
+                self.value.push(Object::Dict(pairs))
+            }
+            Event::Tag(tag) => {
+                let item = self.tagged(tag, src)?;
+                src.end()?;
+                item
+            }
+            Event::NdArray(array) => numpy::rebuild(&mut self.value, &array, false)?,
+        };
+        self.depth -= 1;
+        Ok(item)
+    }
+
+    fn elements<'a>(&mut self, n: usize, src: &mut impl Source<'a>) -> Result<Vec<Item>, String> {
+        let mut items = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            items.push(self.item(src)?);
+        }
+        Ok(items)
+    }
+
+    fn array<'a>(&mut self, src: &mut impl Source<'a>, what: &str) -> Result<Vec<Item>, String> {
+        match src.next()? {
+            Event::Array(n) => self.elements(n, src),
+            other => Err(format!(
+                "{what}: expected an array, found {}",
+                describe(&other)
+            )),
+        }
+    }
+
+    fn text<'a>(&mut self, src: &mut impl Source<'a>, what: &str) -> Result<String, String> {
+        match src.next()? {
+            Event::Text(s) => Ok(s.into_owned()),
+            other => Err(format!(
+                "{what}: expected a text string, found {}",
+                describe(&other)
+            )),
+        }
+    }
+
+    fn int<'a>(&mut self, src: &mut impl Source<'a>, what: &str) -> Result<i64, String> {
+        match src.next()? {
+            Event::Int(i) => Ok(i),
+            other => Err(format!(
+                "{what}: expected an int, found {}",
+                describe(&other)
+            )),
+        }
+    }
+
+    fn float(&self, item: Item, what: &str) -> Result<f64, String> {
+        match item {
+            Item::Float(f) => Ok(f),
+            Item::Int(i) => Ok(i as f64),
+            _ => Err(format!("{what}: expected a float")),
+        }
+    }
+
+    fn tagged<'a>(&mut self, tag: Tag, src: &mut impl Source<'a>) -> Result<Item, String> {
+        Ok(match tag {
+            Tag::Shareable => {
+                let slot = self.value.push(Object::List(Vec::new()));
+                let Item::Ref(slot_id) = slot else {
+                    unreachable!()
+                };
+                let index = self.shared.len();
+                self.shared.push(slot);
+                let inner = self.item(src)?;
+                match inner {
+                    // The object just made: move it into the slot the references point at.
+                    Item::Ref(id) if id > slot_id => {
+                        let object =
+                            std::mem::replace(self.value.get_mut(id), Object::List(Vec::new()));
+                        *self.value.get_mut(slot_id) = object;
+                        slot
+                    }
+                    other => {
+                        self.shared[index] = other;
+                        other
+                    }
+                }
+            }
+            Tag::SharedRef => {
+                let index = self.int(src, "a shared reference")?;
+                usize::try_from(index)
+                    .ok()
+                    .and_then(|i| self.shared.get(i).copied())
+                    .ok_or_else(|| format!("reference to shared value {index}, not yet seen"))?
+            }
+            Tag::Tuple => {
+                let items = self.array(src, "a tuple")?;
+                self.value.push(Object::Tuple(items))
+            }
+            Tag::Set => {
+                let items = self.array(src, "a set")?;
+                self.value.push(Object::Set(items))
+            }
+            Tag::FrozenSet => {
+                let items = self.array(src, "a frozenset")?;
+                self.value.push(Object::FrozenSet(items))
+            }
+            Tag::ByteArray => match src.next()? {
+                Event::Bytes(b) => self.value.push(Object::ByteArray(b.into_owned())),
+                other => {
+                    return Err(format!(
+                        "a bytearray: expected a byte string, found {}",
+                        describe(&other)
+                    ))
+                }
+            },
+            Tag::Complex => {
+                let parts = self.array(src, "a complex")?;
+                let [re, im] = parts[..] else {
+                    return Err("a complex: expected [re, im]".into());
+                };
+                let (re, im) = (self.float(re, "a complex")?, self.float(im, "a complex")?);
+                self.value.push(Object::Complex { re, im })
+            }
+            Tag::Global => {
+                match src.next()? {
+                    Event::Array(2) => {}
+                    _ => return Err("a global: expected [module, qualname]".into()),
+                }
+                let module = self.text(src, "a global's module")?;
+                let name = self.text(src, "a global's name")?;
+                self.value.push(Object::Global { module, name })
+            }
+            Tag::Extension => {
+                let code = self.int(src, "an extension code")?;
+                let code = i32::try_from(code).map_err(|_| "extension code out of range")?;
+                self.value.push(Object::Extension(code))
+            }
+            Tag::PersistentId => {
+                let pid = self.item(src)?;
+                self.value.push(Object::PersistentId(pid))
+            }
+            Tag::Buffer => {
+                let parts = self.array(src, "a buffer")?;
+                let [Item::Int(index), Item::Bool(readonly)] = parts[..] else {
+                    return Err("a buffer: expected [index, readonly]".into());
+                };
+                let index = u32::try_from(index).map_err(|_| "buffer index out of range")?;
+                self.value.push(Object::Buffer { index, readonly })
+            }
+            Tag::Scalar => match src.next()? {
+                Event::NdArray(array) => numpy::rebuild(&mut self.value, &array, true)?,
+                other => {
+                    return Err(format!(
+                        "a numpy scalar: expected a typed array, found {}",
+                        describe(&other)
+                    ))
+                }
+            },
+            Tag::Call => {
+                let (callable, args) = self.call(src)?;
+                let inst = Instance::new(CallKind::Reduce, callable, args, None);
+                self.value.push(Object::Instance(Box::new(inst)))
+            }
+            Tag::Object => self.object(src)?,
+        })
+    }
+
+    /// The callable and the argument tuple of a call array.
+    fn call<'a>(&mut self, src: &mut impl Source<'a>) -> Result<(Item, Item), String> {
+        let n = match src.next()? {
+            Event::Array(n) if n >= 1 => n,
+            _ => return Err("a call: expected [\"module:qualname\", arg, ...]".into()),
+        };
+        let name = self.text(src, "a call's type name")?;
+        let Some((module, name)) = name.split_once(':') else {
+            return Err(format!(
+                "a call's type name {name:?} is not \"module:qualname\""
+            ));
+        };
+        let callable = self.value.push(Object::Global {
+            module: module.to_string(),
+            name: name.to_string(),
+        });
+        let args = self.elements(n - 1, src)?;
+        let args = self.value.push(Object::Tuple(args));
+        Ok((callable, args))
+    }
+
+    fn object<'a>(&mut self, src: &mut impl Source<'a>) -> Result<Item, String> {
+        let Event::Map(n) = src.next()? else {
+            return Err("an object: expected a map".into());
+        };
+        let (mut callable, mut args) = (None, None);
+        let mut inst = Instance::new(CallKind::Reduce, Item::None, Item::None, None);
+        for _ in 0..n {
+            let key = self.text(src, "an object's field")?;
+            match key.as_str() {
+                "new" => {
+                    match src.next()? {
+                        Event::Tag(Tag::Call) => {}
+                        _ => return Err("an object's \"new\": expected a call".into()),
+                    }
+                    let (c, a) = self.call(src)?;
+                    src.end()?;
+                    (callable, args) = (Some(c), Some(a));
+                }
+                "callable" => callable = Some(self.item(src)?),
+                "args" => args = Some(self.item(src)?),
+                "kind" => {
+                    let name = self.text(src, "an object's kind")?;
+                    inst.kind =
+                        kind_of(&name).ok_or_else(|| format!("unknown call kind {name:?}"))?;
+                }
+                "kwargs" => inst.kwargs = Some(self.item(src)?),
+                "state" => inst.state = self.array(src, "an object's state")?,
+                "listitems" => inst.list_items = self.array(src, "an object's listitems")?,
+                "setitems" => inst.set_items = self.array(src, "an object's setitems")?,
+                "dictitems" => {
+                    let Event::Array(pairs) = src.next()? else {
+                        return Err("an object's dictitems: expected an array".into());
+                    };
+                    for _ in 0..pairs {
+                        let pair = self.array(src, "a dictitems pair")?;
+                        let [k, v] = pair[..] else {
+                            return Err("a dictitems pair: expected [key, value]".into());
+                        };
+                        inst.dict_items.push((k, v));
+                    }
+                }
+                other => return Err(format!("unknown object field {other:?}")),
+            }
+        }
+        let (Some(callable), Some(args)) = (callable, args) else {
+            return Err(
+                "an object without its call (\"new\", or \"callable\" and \"args\")".into(),
+            );
+        };
+        inst.callable = callable;
+        inst.args = args;
+        Ok(self.value.push(Object::Instance(Box::new(inst))))
+    }
+}
+
+fn describe(event: &Event<'_>) -> &'static str {
+    match event {
+        Event::Null => "null",
+        Event::Bool(_) => "a bool",
+        Event::Int(_) | Event::Big(_) => "an int",
+        Event::Float(_) => "a float",
+        Event::Text(_) => "a text string",
+        Event::Bytes(_) => "a byte string",
+        Event::Array(_) => "an array",
+        Event::Map(_) => "a map",
+        Event::Tag(_) => "a tagged item",
+        Event::NdArray(_) => "a typed array",
+    }
+}
+
+/// The globals a value references (every `Global` and extension reachable from its root), as the
+/// policy sees them: called when something calls them, built when that call gets BUILD state.
+pub fn globals(value: &Value) -> Vec<GlobalRef> {
+    let counts = reference_counts(value);
+    let mut usage: Vec<Usage> = vec![Usage::default(); value.len()];
+    for (i, object) in value.objects().iter().enumerate() {
+        if counts[i] == 0 {
+            continue;
+        }
+        if let Object::Instance(inst) = object {
+            if let Item::Ref(c) = inst.callable {
+                usage[c.index()].called = true;
+                usage[c.index()].built |= !inst.state.is_empty();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, object) in value.objects().iter().enumerate() {
+        if counts[i] == 0 {
+            continue;
+        }
+        let target = match object {
+            Object::Global { module, name } => Target::Named {
+                module: module.clone(),
+                name: name.clone(),
+            },
+            Object::Extension(code) => Target::Extension(*code),
+            _ => continue,
+        };
+        out.push(GlobalRef {
+            target,
+            offset: 0,
+            opcode: "GLOBAL",
+            protocol: 4,
+            pickle: 0,
+            usage: usage[i],
+            member: None,
+        });
+    }
+    out
+}
+
+/// Judges the globals `value` references with `policy`: an unsafe value is refused.
+pub fn judge(value: &Value, policy: &Policy) -> pypickle_core::Result<()> {
+    let verdict = policy.judge(&globals(value));
+    if verdict.accepted() {
+        Ok(())
+    } else {
+        Err(pypickle_core::Error::unsafe_content(verdict))
+    }
+}

@@ -1,0 +1,276 @@
+//! `pypickle::convert`: every safe real-world fixture through CBOR and MessagePack and back to
+//! pickle, checked by CPython (one python3 process for every file, tests/tests/convert_interop.py)
+//! against the manifest's compare mode; unsafe inputs refused with no output; crafted CBOR and
+//! MessagePack that would smuggle `os.system` into a pickle refused on the way back.
+//! The CPython checks need python3 with numpy, pandas, scikit-learn and cbor2 (`.ci/run`
+//! installs them); without them they fail rather than skip.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pypickle::{convert, ConvertOptions, Error};
+use serde_json::{json, Value as Json};
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn manifest() -> Vec<Json> {
+    let text = std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap();
+    let manifest: Json = serde_json::from_str(&text).unwrap();
+    manifest["files"].as_array().unwrap().clone()
+}
+
+fn pickles(verdict: &str) -> Vec<Json> {
+    manifest()
+        .into_iter()
+        .filter(|f| f["path"].as_str().unwrap().starts_with("pickles/") && f["verdict"] == verdict)
+        .collect()
+}
+
+fn run_python_checks(jobs: &[Json], dir: &Path) {
+    let jobs_path = dir.join("jobs.json");
+    std::fs::write(&jobs_path, serde_json::to_vec(jobs).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/convert_interop.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(&jobs_path)
+        .env("PYTHONHASHSEED", "0")
+        .output()
+        .expect("python3 must be installed to run the conversion tests");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "CPython found differences:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{} jobs, 0 failures", jobs.len())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn every_safe_fixture_round_trips_through_cbor_and_msgpack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    let mut failures = Vec::new();
+    for (i, fixture) in pickles("safe").iter().enumerate() {
+        let rel = fixture["path"].as_str().unwrap();
+        let original = fixtures_dir().join(rel);
+        let stacked = fixture["pickle_count"].as_u64().unwrap_or(1) > 1;
+        for format in ["cbor", "msgpack"] {
+            let middle = dir.path().join(format!("{i}.{format}"));
+            let back = dir.path().join(format!("{i}.{format}.pkl"));
+            let there = convert(&original, &middle, &ConvertOptions::new());
+            if stacked {
+                // One value per CBOR/MessagePack file: a stacked pickle converts to pickle only.
+                assert!(there.is_err(), "{rel}: stacked pickles into {format}");
+                assert!(!middle.exists());
+                let direct = dir.path().join(format!("{i}.direct.pkl"));
+                if !direct.exists() {
+                    convert(&original, &direct, &ConvertOptions::new()).unwrap();
+                    jobs.push(json!({"original": original, "converted": direct,
+                        "mode": fixture["compare"], "load_kwargs": fixture["load_kwargs"]}));
+                }
+                continue;
+            }
+            let result = there.and_then(|_| convert(&middle, &back, &ConvertOptions::new()));
+            match result {
+                Ok(report) => {
+                    assert_eq!((report.from, report.to), (format, "pickle"));
+                    let mut job = json!({"original": original, "converted": back,
+                        "mode": fixture["compare"], "load_kwargs": fixture["load_kwargs"]});
+                    if format == "cbor" && fixture["category"] == "plain" {
+                        job["cbor"] = json!(middle);
+                    }
+                    jobs.push(job);
+                }
+                Err(e) => failures.push(format!("{rel} via {format}: {e}")),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "conversions failed:\n{}",
+        failures.join("\n")
+    );
+    assert!(jobs.len() > 300, "{} jobs", jobs.len());
+    run_python_checks(&jobs, dir.path());
+}
+
+#[test]
+fn unsafe_pickles_are_refused_with_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut refused = 0;
+    for (i, fixture) in pickles("unsafe").iter().enumerate() {
+        let original = fixtures_dir().join(fixture["path"].as_str().unwrap());
+        for ext in ["cbor", "msgpack", "json", "pkl"] {
+            let out = dir.path().join(format!("{i}.{ext}"));
+            let err = convert(&original, &out, &ConvertOptions::new())
+                .expect_err(fixture["path"].as_str().unwrap());
+            // A file whose stream breaks may be refused as undecodable; every dangerous one as unsafe.
+            if !fixture["dangerous"].as_array().unwrap().is_empty() {
+                assert!(err.is_unsafe(), "{}: {err}", fixture["path"]);
+                refused += 1;
+            }
+            assert!(!out.exists(), "{}", out.display());
+        }
+    }
+    assert!(refused > 100, "{refused}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary files left"
+    );
+}
+
+/// A call of `os.system("echo pwned")` as the conventions spell it.
+fn crafted_cbor() -> Vec<u8> {
+    let mut cbor = vec![0xd8, 27, 0x82, 0x69];
+    cbor.extend_from_slice(b"os:system");
+    cbor.push(0x6a);
+    cbor.extend_from_slice(b"echo pwned");
+    cbor
+}
+
+fn crafted_msgpack() -> Vec<u8> {
+    let mut payload = vec![0x92, 0xa9];
+    payload.extend_from_slice(b"os:system");
+    payload.push(0xaa);
+    payload.extend_from_slice(b"echo pwned");
+    let mut out = vec![0xc7, payload.len() as u8, 12];
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn assert_refused(result: Result<pypickle::Report, Error>, out: &Path) {
+    let err = result.expect_err("os.system must be refused");
+    assert!(err.is_unsafe(), "{err}");
+    assert!(err.to_string().contains("os.system"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn crafted_cbor_and_msgpack_cannot_smuggle_os_system_into_a_pickle() {
+    let dir = tempfile::tempdir().unwrap();
+    let cbor = dir.path().join("evil.cbor");
+    let mut described = pypickle::cbor_format::SELF_DESCRIBE.to_vec();
+    described.extend(crafted_cbor());
+    std::fs::write(&cbor, &described).unwrap();
+    let out = dir.path().join("evil.pkl");
+    assert_refused(convert(&cbor, &out, &ConvertOptions::new()), &out);
+    assert_refused(convert(&cbor, &out, &ConvertOptions::new().strict()), &out);
+    let bare = dir.path().join("bare.cbor");
+    std::fs::write(&bare, crafted_cbor()).unwrap();
+    assert_refused(convert(&bare, &out, &ConvertOptions::new()), &out);
+    let msgpack = dir.path().join("evil.msgpack");
+    std::fs::write(&msgpack, crafted_msgpack()).unwrap();
+    assert_refused(convert(&msgpack, &out, &ConvertOptions::new()), &out);
+    // Hidden deep inside plain data, as a global passed around rather than called.
+    let mut nested = vec![
+        0xa1, 0x61, b'k', 0x81, 0xda, 0x70, 0x79, 0x00, 0x05, 0x82, 0x62,
+    ];
+    nested.extend_from_slice(b"os");
+    nested.push(0x66);
+    nested.extend_from_slice(b"system");
+    std::fs::write(&bare, &nested).unwrap();
+    assert_refused(convert(&bare, &out, &ConvertOptions::new()), &out);
+    // Named exactly, it is the caller's decision.
+    convert(&cbor, &out, &ConvertOptions::new().allow(["os.system"])).unwrap();
+    assert!(out.exists());
+}
+
+fn plain_fixture() -> PathBuf {
+    fixtures_dir().join("pickles/safe/plain/plain_data_p4.pkl")
+}
+
+#[test]
+fn existing_outputs_are_refused_without_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.cbor");
+    std::fs::write(&out, b"keep me").unwrap();
+    let err = convert(plain_fixture(), &out, &ConvertOptions::new()).unwrap_err();
+    assert!(
+        matches!(err.kind(), pypickle::ErrorKind::AlreadyExists),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let report = convert(
+        plain_fixture(),
+        &out,
+        &ConvertOptions::new().overwrite(true),
+    )
+    .unwrap();
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), report.output_bytes);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn formats_come_from_options_headers_and_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bare MessagePack has no magic number: its extension or `from` decides.
+    let mpk = dir.path().join("a.mpk");
+    convert(plain_fixture(), &mpk, &ConvertOptions::new()).unwrap();
+    let unnamed = dir.path().join("a.data");
+    std::fs::copy(&mpk, &unnamed).unwrap();
+    let back = dir.path().join("b.pkl");
+    assert!(convert(&unnamed, &back, &ConvertOptions::new()).is_err());
+    assert!(!back.exists());
+    let report = convert(&unnamed, &back, &ConvertOptions::new().from("msgpack")).unwrap();
+    assert_eq!((report.from, report.to), ("msgpack", "pickle"));
+    // `to` wins over the extension; the envelope is ours and read back from its header.
+    let enveloped = dir.path().join("c.bin");
+    let report = convert(
+        plain_fixture(),
+        &enveloped,
+        &ConvertOptions::new().to("msgpack").envelope(true),
+    )
+    .unwrap();
+    assert!(report.envelope);
+    assert!(pypickle::envelope::is_enveloped(
+        &std::fs::read(&enveloped).unwrap()
+    ));
+    let report = convert(
+        &enveloped,
+        dir.path().join("d.cbor"),
+        &ConvertOptions::new(),
+    )
+    .unwrap();
+    assert_eq!((report.from, report.to), ("msgpack", "cbor"));
+    // An output name that says nothing needs `to`.
+    assert!(convert(
+        plain_fixture(),
+        dir.path().join("e.out"),
+        &ConvertOptions::new()
+    )
+    .is_err());
+}
+
+#[test]
+fn json_export_is_refused_when_lossy_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plain.json");
+    let err = convert(plain_fixture(), &out, &ConvertOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("tuples become arrays"), "{err}");
+    assert!(!out.exists());
+    let report = convert(plain_fixture(), &out, &ConvertOptions::new().lossy(true)).unwrap();
+    assert!(report.losses.contains(&"tuples become arrays"));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let parsed: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed["dict_str_keys"], json!({"a": 1, "é": 2, "": 3}));
+    // Plain data alone is exact, and reads back.
+    let cbor = dir.path().join("plain.cbor");
+    std::fs::write(
+        &cbor,
+        [0xa2, 0x61, b'a', 0x01, 0x61, b'b', 0x82, 0xf5, 0xf6],
+    )
+    .unwrap();
+    let exact = dir.path().join("exact.json");
+    let report = convert(&cbor, &exact, &ConvertOptions::new()).unwrap();
+    assert!(report.losses.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&exact).unwrap(),
+        "{\"a\":1,\"b\":[true,null]}\n"
+    );
+}
