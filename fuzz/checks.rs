@@ -1,0 +1,42 @@
+//! What every input must satisfy. Shared by the cargo-fuzz target and the soak binary.
+
+use pypickle_core::{Item, Value};
+use pypickle_pickle::{analyze, disasm, load, validate_modules, Limits};
+
+/// Panics when the engine misbehaves on `data`.
+pub fn check(data: &[u8]) {
+    let analysis = analyze(data);
+    let loaded = load(data, &Limits::default());
+    // Both entry points run one machine: unless `load` stopped on a limit of built values,
+    // they see the same globals, findings and error.
+    if !loaded.error.as_ref().is_some_and(|e| e.limit) {
+        assert_eq!(analysis.globals, loaded.globals, "globals differ");
+        assert_eq!(analysis.findings, loaded.findings, "findings differ");
+        assert_eq!(analysis.error, loaded.error, "errors differ");
+    }
+    // Every reference of the value points into its arena.
+    let items: Vec<Item> = loaded
+        .roots
+        .iter()
+        .chain(&loaded.partial)
+        .copied()
+        .collect();
+    let (objects, root) = loaded.value.into_parts();
+    let n = objects.len();
+    for item in items {
+        if let Item::Ref(id) = item {
+            assert!(id.index() < n, "root or stack item outside the arena");
+        }
+    }
+    Value::from_parts(objects, root).expect("a value with dangling references");
+    // Offsets are inside the input.
+    for g in &analysis.globals {
+        assert!(g.offset < data.len() as u64, "global offset past the end");
+    }
+    let names = validate_modules(data);
+    assert!(
+        names.windows(2).all(|w| w[0] < w[1]),
+        "validate_modules not sorted and distinct"
+    );
+    let _ = disasm::disassembly(data);
+}
