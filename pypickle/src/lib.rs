@@ -134,9 +134,12 @@ pub fn validate_modules_of(bytes: &[u8]) -> Result<Vec<String>, Error> {
     } else {
         bytes
     };
-    let analysis = pypickle_pickle::analyze(payload);
-    if analysis.globals.is_empty() && analysis.roots == 0 {
-        if let Some(error) = analysis.error {
+    let names = pypickle_pickle::validate_modules(payload);
+    if names.is_empty() {
+        // Nothing imported: tell a pickle of plain data from something that is no pickle at all
+        // (analysed a second time only in this rare case).
+        let analysis = pypickle_pickle::analyze(payload);
+        if let (0, Some(error)) = (analysis.roots, analysis.error) {
             return Err(Error::decode(
                 "pickle",
                 format!(
@@ -146,7 +149,7 @@ pub fn validate_modules_of(bytes: &[u8]) -> Result<Vec<String>, Error> {
             ));
         }
     }
-    Ok(pypickle_pickle::validate_modules(payload))
+    Ok(names)
 }
 
 fn envelope_for(format: &dyn Format, options: &SaveOptions) -> bool {
