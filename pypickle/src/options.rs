@@ -3,21 +3,11 @@
 use pypickle_core::{Mode, Policy};
 
 /// How [`crate::save`] and [`crate::to_vec`] write.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SaveOptions {
     format: Option<String>,
     overwrite: bool,
     envelope: Option<bool>,
-}
-
-impl Default for SaveOptions {
-    fn default() -> Self {
-        SaveOptions {
-            format: None,
-            overwrite: false,
-            envelope: None,
-        }
-    }
 }
 
 impl SaveOptions {
