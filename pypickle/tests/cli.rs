@@ -529,3 +529,77 @@ fn folder_scan_uses_every_file_once() {
         .count();
     assert_eq!(n, 2 * expected, "each root scanned as given");
 }
+
+#[test]
+fn a_damaged_envelope_is_still_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload =
+        std::fs::read(fixtures().join("pickles/malicious/inst_os_system_p0.pkl")).unwrap();
+    let mut bytes = pypickle::envelope::wrap("pickle", &payload).unwrap();
+    let good = dir.path().join("good.pkl");
+    std::fs::write(&good, &bytes).unwrap();
+    pypickle().arg("scan").arg(&good).assert().code(1);
+    // Damage the recorded checksum: the envelope is refused, and the payload still judged.
+    bytes[12] ^= 0x20;
+    let bad = dir.path().join("bad.pkl");
+    std::fs::write(&bad, &bytes).unwrap();
+    pypickle()
+        .arg("scan")
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("os.system"))
+        .stdout(predicate::str::contains("envelope"));
+}
+
+#[test]
+fn overlapping_zip_members_are_bounded() {
+    // One stored 64 KiB member, and a central directory naming it 5000 times (320 MB of work).
+    let data = vec![0xffu8; 64 * 1024];
+    let mut zip = Vec::new();
+    let name = b"m.zip";
+    let crc = crc32fast::hash(&data);
+    let local = |out: &mut Vec<u8>| {
+        out.extend_from_slice(b"PK\x03\x04");
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(name);
+    };
+    local(&mut zip);
+    zip.extend_from_slice(&data);
+    let cd_start = zip.len();
+    let count = 5000u16;
+    for _ in 0..count {
+        zip.extend_from_slice(b"PK\x01\x02");
+        zip.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        zip.extend_from_slice(&crc.to_le_bytes());
+        zip.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        zip.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        zip.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        zip.extend_from_slice(&[0; 12]);
+        zip.extend_from_slice(&0u32.to_le_bytes());
+        zip.extend_from_slice(name);
+    }
+    let cd_len = zip.len() - cd_start;
+    zip.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    zip.extend_from_slice(&count.to_le_bytes());
+    zip.extend_from_slice(&count.to_le_bytes());
+    zip.extend_from_slice(&(cd_len as u32).to_le_bytes());
+    zip.extend_from_slice(&(cd_start as u32).to_le_bytes());
+    zip.extend_from_slice(&0u16.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("overlap.zip");
+    std::fs::write(&path, &zip).unwrap();
+    let start = std::time::Instant::now();
+    pypickle()
+        .arg("scan")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("too much to scan"));
+    assert!(start.elapsed().as_secs() < 60);
+}

@@ -44,7 +44,50 @@ const RECONSTRUCT: [&str; 3] = [
     "numpy.core._multiarray_umath._reconstruct",
 ];
 
+const SCALAR: [&str; 3] = [
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.core._multiarray_umath.scalar",
+];
+
 impl Printer<'_> {
+    /// `numpy.float64(150.0)` from `scalar(dtype, raw bytes)` for the common numeric dtypes.
+    fn scalar(&self, inst: &Instance) -> Option<String> {
+        let value = self.value;
+        let Some(Object::Tuple(args)) = value.object(inst.args) else {
+            return None;
+        };
+        let dtype = *args.first()?;
+        let Some(Object::Bytes(raw)) = value.object(*args.get(1)?) else {
+            return None;
+        };
+        let name = dtype_name(value, dtype, None);
+        let big = matches!(value.object(dtype), Some(Object::Instance(d))
+            if d.state.last().and_then(|s| match value.object(*s) {
+                Some(Object::Tuple(t)) => t.get(1).and_then(|b| value.as_str(*b)),
+                _ => None,
+            }) == Some(">"));
+        let mut bytes = raw.clone();
+        if big {
+            bytes.reverse();
+        }
+        let text = match (name.as_str(), bytes.len()) {
+            ("float64", 8) => py_float_repr(f64::from_le_bytes(bytes[..].try_into().ok()?)),
+            ("float32", 4) => py_float_repr(f32::from_le_bytes(bytes[..].try_into().ok()?) as f64),
+            ("int64", 8) => i64::from_le_bytes(bytes[..].try_into().ok()?).to_string(),
+            ("int32", 4) => i32::from_le_bytes(bytes[..].try_into().ok()?).to_string(),
+            ("int16", 2) => i16::from_le_bytes(bytes[..].try_into().ok()?).to_string(),
+            ("int8", 1) => (bytes[0] as i8).to_string(),
+            ("uint64", 8) => u64::from_le_bytes(bytes[..].try_into().ok()?).to_string(),
+            ("uint32", 4) => u32::from_le_bytes(bytes[..].try_into().ok()?).to_string(),
+            ("uint16", 2) => u16::from_le_bytes(bytes[..].try_into().ok()?).to_string(),
+            ("uint8", 1) => bytes[0].to_string(),
+            ("bool", 1) => (if bytes[0] != 0 { "True" } else { "False" }).to_string(),
+            _ => return None,
+        };
+        Some(format!("numpy.{name}({text})"))
+    }
+
     fn global_name(&self, item: Item) -> Option<String> {
         match self.value.object(item)? {
             Object::Global { module, name } => Some(format!("{module}.{name}")),
@@ -163,6 +206,22 @@ impl Printer<'_> {
                 }
             }
         }
+        if let Some(name) = &callable {
+            if name == "numpy.dtype" {
+                let text = format!(
+                    "numpy.dtype({})",
+                    py_str_repr(&dtype_name(self.value, Item::None, Some(inst)))
+                );
+                self.out.push_str(&text);
+                return;
+            }
+            if SCALAR.contains(&name.as_str()) {
+                if let Some(text) = self.scalar(inst) {
+                    self.out.push_str(&text);
+                    return;
+                }
+            }
+        }
         let value = self.value;
         let mut args: Vec<Item> = match value.object(inst.args) {
             Some(Object::Tuple(items)) => items.clone(),
@@ -265,7 +324,7 @@ impl Printer<'_> {
             return None;
         };
         let shape = render_item(value, *items.get(1)?, 1, 8);
-        let dtype = dtype_name(value, *items.get(2)?);
+        let dtype = dtype_name(value, *items.get(2)?, None);
         Some(format!("numpy.ndarray(shape={shape}, dtype={dtype})"))
     }
 }
@@ -285,9 +344,13 @@ fn short_bytes(b: &[u8]) -> String {
 }
 
 /// numpy's name for a pickled dtype (`float64`, `<U5`, ...).
-pub fn dtype_name(value: &Value, dtype: Item) -> String {
-    let Some(Object::Instance(inst)) = value.object(dtype) else {
-        return render_item(value, dtype, 1, 4);
+pub fn dtype_name(value: &Value, dtype: Item, inst: Option<&Instance>) -> String {
+    let inst = match inst {
+        Some(inst) => inst,
+        None => match value.object(dtype) {
+            Some(Object::Instance(inst)) => inst,
+            _ => return render_item(value, dtype, 1, 4),
+        },
     };
     let code = match value.object(inst.args) {
         Some(Object::Tuple(args)) => args.first().and_then(|a| value.as_str(*a)),

@@ -54,12 +54,21 @@ const JOBLIB_PROBE_FACTOR: usize = 64;
 struct Ctx<'o> {
     options: &'o ScanOptions,
     out: Scanned,
+    /// Bytes that may still be scanned: overlapping zip members and nested archives cannot
+    /// make a small file cost unbounded work.
+    budget: u64,
+    exhausted: bool,
 }
 
 pub(super) fn scan(bytes: &[u8], options: &ScanOptions) -> Scanned {
     let mut ctx = Ctx {
         options,
         out: Scanned::default(),
+        budget: (bytes.len() as u64)
+            .saturating_mul(options.max_ratio)
+            .max(256 << 20)
+            .min(options.max_decompressed.saturating_mul(4)),
+        exhausted: false,
     };
     let content = blob(&mut ctx, bytes, None, 0, true);
     ctx.out.content = content;
@@ -97,6 +106,17 @@ fn blob(
         ));
         return None;
     }
+    if ctx.budget < data.len() as u64 {
+        if !ctx.exhausted {
+            ctx.exhausted = true;
+            ctx.out.errors.push(format!(
+                "{}too much to scan: members overlap or expand too far (a zip bomb?)",
+                prefix(member)
+            ));
+        }
+        return None;
+    }
+    ctx.budget -= data.len() as u64;
     if envelope::is_enveloped(data) {
         return enveloped(ctx, data, member);
     }
@@ -151,6 +171,10 @@ fn enveloped(ctx: &mut Ctx, data: &[u8], member: Option<&str>) -> Option<Content
             ctx.out
                 .errors
                 .push(format!("{}pypickle envelope: {e}", prefix(member)));
+            // Fail closed: whatever a damaged envelope holds is still scanned.
+            if let Some(payload) = data.get(envelope::HEADER_LEN..) {
+                pickle_blob(ctx, payload, member, false);
+            }
         }
     }
     Some(Content::Envelope)
@@ -257,12 +281,10 @@ fn npy(ctx: &mut Ctx, data: &[u8], member: Option<&str>) {
     };
     let header = String::from_utf8_lossy(header);
     // An object dtype anywhere in the descr ('|O', or a field of a structured dtype).
-    let has_object = header.contains("'|O'")
-        || header.contains("'O'")
-        || header.contains("'<O'")
-        || header.contains("'>O'")
-        || header.contains("'|O8'")
-        || header.contains("'O8'");
+    let has_object = header.split('\'').skip(1).step_by(2).any(|token| {
+        let t = token.trim_start_matches(['<', '>', '|', '=']);
+        t.starts_with('O') && t[1..].bytes().all(|b| b.is_ascii_digit())
+    });
     if has_object {
         let body = &data[start + len..];
         pickle_stream(ctx, body, member, "npy", start + len);
@@ -296,6 +318,7 @@ fn pickle_blob(ctx: &mut Ctx, data: &[u8], member: Option<&str>, top: bool) -> O
     }
     if is_torch_legacy(data) {
         torch_legacy(ctx, data, member);
+        also_as_plain(ctx, member, 0, analysis);
         return Some(Content::TorchLegacy);
     }
     let joblib = analysis.globals.iter().any(|g| {
@@ -304,6 +327,7 @@ fn pickle_blob(ctx: &mut Ctx, data: &[u8], member: Option<&str>, top: bool) -> O
     });
     if joblib {
         joblib_stream(ctx, data, member, 0);
+        also_as_plain(ctx, member, 0, analysis);
         return Some(Content::Joblib);
     }
     record(ctx, data, member, "pickle", 0, analysis);
@@ -324,9 +348,32 @@ fn pickle_stream(
             if module == WRAPPER_MODULE && name == WRAPPER_NAME)
     }) {
         joblib_stream(ctx, data, member, base);
+        also_as_plain(ctx, member, base, analysis);
         return;
     }
     record(ctx, data, member, kind, base, analysis);
+}
+
+/// Fail closed on files whose loader skips bytes (joblib arrays, legacy torch storages): the
+/// globals a plain `pickle.load` would meet reading the same bytes as opcodes are judged too.
+fn also_as_plain(
+    ctx: &mut Ctx,
+    member: Option<&str>,
+    base: usize,
+    analysis: pypickle_pickle::Analysis,
+) {
+    for mut g in analysis.globals {
+        g.offset += base as u64;
+        g.member = member.map(str::to_string);
+        let known = ctx
+            .out
+            .globals
+            .iter()
+            .any(|k| k.offset == g.offset && k.target == g.target && k.member == g.member);
+        if !known {
+            ctx.out.globals.push(g);
+        }
+    }
 }
 
 fn record(
