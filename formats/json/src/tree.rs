@@ -105,6 +105,39 @@ fn shareable(object: &Object) -> bool {
     )
 }
 
+/// Calls `f` with every object an object refers to (what [`Value::children`] lists, without
+/// allocating).
+fn for_each_child(object: &Object, mut f: impl FnMut(ObjectId)) {
+    let mut item = |item: &Item| {
+        if let Item::Ref(id) = item {
+            f(*id)
+        }
+    };
+    match object {
+        Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => {
+            v.iter().for_each(&mut item)
+        }
+        Object::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
+            item(k);
+            item(v);
+        }),
+        Object::Instance(inst) => {
+            item(&inst.callable);
+            item(&inst.args);
+            inst.kwargs.iter().for_each(&mut item);
+            inst.state.iter().for_each(&mut item);
+            inst.list_items.iter().for_each(&mut item);
+            inst.dict_items.iter().for_each(|(k, v)| {
+                item(k);
+                item(v);
+            });
+            inst.set_items.iter().for_each(&mut item);
+        }
+        Object::PersistentId(pid) => item(pid),
+        _ => {}
+    }
+}
+
 /// How many references each object reachable from the root has (the root counts as one).
 pub fn reference_counts(value: &Value) -> Vec<u32> {
     let mut counts = vec![0u32; value.len()];
@@ -112,16 +145,14 @@ pub fn reference_counts(value: &Value) -> Vec<u32> {
     if let Item::Ref(id) = value.root() {
         stack.push(id);
     }
+    let objects = value.objects();
     while let Some(id) = stack.pop() {
-        counts[id.index()] = counts[id.index()].saturating_add(1);
-        if counts[id.index()] > 1 {
+        let count = &mut counts[id.index()];
+        *count = count.saturating_add(1);
+        if *count > 1 {
             continue;
         }
-        for child in value.children(id) {
-            if let Item::Ref(c) = child {
-                stack.push(c);
-            }
-        }
+        for_each_child(&objects[id.index()], |c| stack.push(c));
     }
     counts
 }
