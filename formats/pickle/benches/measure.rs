@@ -1,7 +1,7 @@
 //! Plain timings of the engine on the benchmark files, for `compare.py` (criterion's own
 //! reports are in `benches/engine.rs`).
 //!
-//!     cargo bench -p pypickle-pickle --bench measure -- [--once MODE FILE] [FILE...]
+//!     cargo bench -p pypickle-pickle --bench measure -- [--once MODE FILE] [--modes M,N] [FILE...]
 //!
 //! Without arguments it times every file of the bench directory (see `make_bench_files.py`)
 //! and prints one JSON object per line: `{"file", "bytes", "mode", "seconds"}` (best of runs).
@@ -58,6 +58,17 @@ fn main() {
         run(mode, &map);
         return;
     }
+    // `--modes a,b` times only those modes.
+    let mut modes = vec!["validate", "analyze", "load"];
+    let mut args = args;
+    if args.first().map(String::as_str) == Some("--modes") && args.len() >= 2 {
+        let list: Vec<&'static str> = args[1]
+            .split(',')
+            .map(|m| &*Box::leak(m.to_string().into_boxed_str()))
+            .collect();
+        modes = list;
+        args.drain(..2);
+    }
     let files: Vec<PathBuf> = if args.is_empty() {
         ["dense.pkl", "array.pkl", "sklearn.pkl"]
             .iter()
@@ -76,7 +87,7 @@ fn main() {
     }
     for file in files {
         let map = map_file(&file).expect("readable file");
-        for mode in ["validate", "analyze", "load"] {
+        for &mode in &modes {
             // Best of several runs, at least 5 and about a second in all.
             let mut best = f64::INFINITY;
             let started = Instant::now();

@@ -288,6 +288,12 @@ pub(crate) enum Val {
     Int(i64),
     Float(f64),
     Ref(ObjectId),
+    /// A str that is a slice of the input (UTF-8 checked when read), used when values are not
+    /// built: no node for the hundreds of thousands of strs a large pickle holds.
+    Text {
+        at: u32,
+        len: u32,
+    },
 }
 
 /// A call and what was applied to its result: core's [`Instance`] over [`Val`]s.
@@ -383,6 +389,21 @@ fn shape(node: &Node<'_>) -> Option<Shape> {
 /// The target of a STACK_GLOBAL whose operands are not both str.
 pub const UNRESOLVED: &str = "<unresolved>";
 
+/// The str a slot holds: a [`Val::Text`] slice of `data` or a str node.
+fn text_of<'n>(data: &'n [u8], nodes: &'n [Node<'_>], v: Val) -> Option<&'n str> {
+    match v {
+        Val::Text { at, len } => {
+            let bytes = data.get(at as usize..at as usize + len as usize)?;
+            std::str::from_utf8(bytes).ok()
+        }
+        Val::Ref(id) => match nodes.get(id.index()) {
+            Some(Node::Str(s)) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// A hashable view of a dict key or set element, for Python's equality: numbers equal across
 /// bool/int/float, str and bytes by content, everything else by identity.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -393,6 +414,8 @@ enum Key<'n> {
     Str(&'n str),
     Bytes(&'n [u8]),
     Id(u32),
+    /// A [`Val::Text`] (only when values are not built, where keys are never compared).
+    Text(u32, u32),
 }
 
 fn key_of<'n>(nodes: &'n [Node<'_>], item: Val) -> Option<Key<'n>> {
@@ -410,6 +433,7 @@ fn key_of<'n>(nodes: &'n [Node<'_>], item: Val) -> Option<Key<'n>> {
                 Key::Float(f.to_bits())
             }
         }
+        Val::Text { at, len } => Key::Text(at, len),
         Val::Ref(id) => match nodes.get(id.index()) {
             Some(Node::Str(s)) => Key::Str(s),
             Some(Node::Bytes(b)) => Key::Bytes(b),
@@ -1020,8 +1044,33 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn str_node(&mut self, text: Cow<'a, str>) -> Result<Val, Halt> {
+        if !self.build {
+            if let Cow::Borrowed(s) = text {
+                if let Some(v) = self.text_val(s) {
+                    return Ok(v);
+                }
+            }
+        }
         let len = text.len();
         self.new_node(Node::Str(text), 0, len)
+    }
+
+    /// `s`, a slice of the input, as a [`Val::Text`].
+    #[inline]
+    fn text_val(&self, s: &str) -> Option<Val> {
+        let at = (s.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
+        if at + s.len() > self.data.len() {
+            return None;
+        }
+        Some(Val::Text {
+            at: u32::try_from(at).ok()?,
+            len: u32::try_from(s.len()).ok()?,
+        })
+    }
+
+    /// The str a slot holds, if it holds one.
+    fn text(&self, v: Val) -> Option<&str> {
+        text_of(self.data, &self.nodes, v)
     }
 
     fn tuple(&mut self, items: Vec<Val>) -> Result<Val, Halt> {
@@ -1099,6 +1148,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 Some(n) => format!("a {}", n.type_name()),
                 None => "nothing".into(),
             },
+            Val::Text { .. } => "a str".into(),
         }
     }
 
@@ -1341,11 +1391,12 @@ impl<'a, 'o> Machine<'a, 'o> {
             Op::StackGlobal => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let item = match (self.node(module), self.node(name)) {
-                    (Some(Node::Str(m)), Some(Node::Str(n))) => {
-                        let (m, n) = (m.clone(), n.clone());
-                        self.import(op, &m, &n)?
-                    }
+                let names = match (self.text(module), self.text(name)) {
+                    (Some(m), Some(n)) => Some((m.to_owned(), n.to_owned())),
+                    _ => None,
+                };
+                let item = match names {
+                    Some((m, n)) => self.import(op, &m, &n)?,
                     _ => {
                         let message = format!(
                             "STACK_GLOBAL of {} and {}: CPython imports only str names, the target is unresolved",
@@ -1720,8 +1771,11 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// BUILD: `target` gets `state`.
     fn build_state(&mut self, target: Val, state: Val) -> Result<(), Halt> {
         let Val::Ref(id) = target else {
-            let message = format!("BUILD gives state to {}", self.describe(target));
-            self.find(FindingKind::StateOnOther, message);
+            // BUILD with None sets nothing (CPython's default __setstate__ path).
+            if state != Val::None {
+                let message = format!("BUILD gives state to {}", self.describe(target));
+                self.find(FindingKind::StateOnOther, message);
+            }
             return Ok(());
         };
         match &mut self.nodes[id.index()] {
@@ -1904,10 +1958,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             Val::Ref(id) => nodes.get(id.index()),
             _ => None,
         };
-        let str_of = |item: Val| match node_of(item) {
-            Some(Node::Str(s)) => Some(s.as_ref()),
-            _ => None,
-        };
+        let data = self.data;
+        let str_of = |item: Val| text_of(data, nodes, item);
         let latin1_name = |item: Val| matches!(str_of(item), Some("latin1" | "latin-1"));
         let sequence = |item: Val| match node_of(item) {
             Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
@@ -2118,6 +2170,8 @@ pub(crate) fn export(
         Val::Int(i) => Item::Int(i),
         Val::Float(f) => Item::Float(f),
         Val::Ref(id) => Item::Ref(ObjectId(remap[id.index()])),
+        // Built values never hold `Text` (strs are nodes then).
+        Val::Text { .. } => Item::None,
     };
     let items = |v: Vec<Val>| -> Vec<Item> { v.into_iter().map(map).collect() };
     let pairs = |v: Vec<(Val, Val)>| -> Vec<(Item, Item)> {
