@@ -1294,7 +1294,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let depth = self.depth_of(&items);
                 let item =
                     self.new_node(Node::Dict(Vec::with_capacity(items.len() / 2)), depth, 0)?;
-                let Val::Ref(id) = item else { unreachable!() };
+                let Val::Ref(id) = item else {
+                    return Err(self.fail("internal error: a new dict without a node"));
+                };
                 for pair in items.chunks_exact(2) {
                     self.dict_insert(id, pair[0], pair[1]);
                 }
@@ -1818,7 +1820,9 @@ impl<'a, 'o> Machine<'a, 'o> {
             Node::Set(Vec::new())
         };
         let item = self.new_node(node, 1, 0)?;
-        let Val::Ref(id) = item else { unreachable!() };
+        let Val::Ref(id) = item else {
+            return Err(self.fail("internal error: a new dict without a node"));
+        };
         self.grow(items.len() as u64)?;
         for element in items {
             self.set_add(id, element)?;
@@ -2072,7 +2076,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.grow(flat.len() as u64)?;
                 let depth = self.depth_of(&flat);
                 let item = self.new_node(Node::Dict(Vec::new()), depth, 0)?;
-                let Val::Ref(id) = item else { unreachable!() };
+                let Val::Ref(id) = item else {
+                    return Err(self.fail("internal error: a new dict without a node"));
+                };
                 for pair in flat.chunks_exact(2) {
                     self.dict_insert(id, pair[0], pair[1]);
                 }

@@ -370,7 +370,7 @@ fn read_arg<'a>(op: Op, kind: ArgKind, cur: &mut Cursor<'a>) -> Result<Arg<'a>, 
             match py_long_from_string(c_string(digits), 0) {
                 Some(IntValue::Small(v)) => Arg::Int(v),
                 Some(IntValue::Big(v)) => Arg::BigInt(Box::new(v)),
-                Some(IntValue::Bool(_)) => unreachable!("only INT makes bools"),
+                Some(IntValue::Bool(b)) => Arg::Bool(b), // never: only INT makes bools
                 None => {
                     return Err(bad(format!(
                         "invalid literal for int() with base 0: {}",
