@@ -1135,6 +1135,24 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
     }
 
+    /// copyreg's helpers call the classes they are given: `_reconstructor(cls, base, state)`
+    /// runs `base.__new__(cls, state)` and `base.__init__(obj, state)`, `__newobj__(cls, ...)`
+    /// and `__newobj_ex__(cls, ...)` run `cls.__new__`. Those arguments count as called.
+    fn mark_called_through(&mut self, callable: Val, args: Val) {
+        let callees = match self.named(callable) {
+            Some(("copyreg", "_reconstructor")) => 2,
+            Some(("copyreg", "__newobj__" | "__newobj_ex__")) => 1,
+            _ => return,
+        };
+        let firsts: Vec<Val> = match self.node(args) {
+            Some(Node::Tuple(items)) => items.iter().take(callees).copied().collect(),
+            _ => return,
+        };
+        for callee in firsts {
+            self.mark_called(callee);
+        }
+    }
+
     fn describe(&self, item: Val) -> String {
         match item {
             Val::None => "None".into(),
@@ -1421,6 +1439,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let args = self.pop()?;
                 let callable = self.pop()?;
                 self.mark_called(callable);
+                self.mark_called_through(callable, args);
                 let item = match self.fold(callable, args)? {
                     Some(item) => item,
                     None => self.instance(CallKind::Reduce, callable, args, None)?,
