@@ -424,7 +424,8 @@ fn inspect_and_show_files_written_by_save() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scores.pkl");
     let scores = vec![("ada".to_string(), 36u32), ("alan".to_string(), 41)];
-    pypickle::save(&path, &scores, &pypickle::SaveOptions::new()).unwrap();
+    let enveloped = pypickle::SaveOptions::new().format("pickle").envelope(true);
+    pypickle::save(&path, &scores, &enveloped).unwrap();
     pypickle()
         .arg("inspect")
         .arg(&path)
