@@ -12,8 +12,9 @@ use pypickle_core::{
 
 use crate::numpy::{self, NdArray, Recognized};
 
-/// How deep items may nest (each array, map and tag is a level) when writing or reading.
-pub const MAX_DEPTH: usize = 512;
+/// How deep values may nest (a container or object in another is one level) when writing or
+/// reading: the same bound as `pypickle_core::de`, safe on a 2 MiB thread in debug builds.
+pub const MAX_DEPTH: usize = 128;
 
 /// Everything that is not plain data, as the formats mark it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
