@@ -14,7 +14,9 @@ pub struct Analysis {
     /// Every global reference, in stream order.
     pub globals: Vec<GlobalRef>,
     pub findings: Vec<Finding>,
-    /// Why the machine stopped early, if it did; everything before it is reported.
+    /// Why the machine stopped early, if it did; everything before it is reported. Set when
+    /// the first pickle breaks (CPython's `pickle.load` fails there too) or a limit is hit; a
+    /// later stacked pickle that breaks is a `TrailingData` finding instead.
     pub error: Option<PickleError>,
     /// The protocol in force at the end of each pickle run (0 when no PROTO).
     pub protocols: Vec<u8>,
