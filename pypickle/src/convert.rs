@@ -177,8 +177,9 @@ impl std::fmt::Display for Report {
 /// ([`Error::is_unsafe`]) and no output file. The output is written to a temporary file beside
 /// it and renamed into place; an existing output is refused unless `overwrite`.
 ///
-/// A stacked pickle file (several pickles one after the other) converts to pickle only: the
-/// other formats hold one value per file.
+/// A stacked pickle file (several pickles one after the other) becomes a CBOR sequence (RFC 8742)
+/// or a stream of MessagePack values, one per pickle, and converts back to the same stacked
+/// pickles; JSON holds one value and refuses it.
 pub fn convert(
     input: impl AsRef<Path>,
     output: impl AsRef<Path>,
@@ -282,6 +283,19 @@ fn decode(
     policy: &Policy,
 ) -> Result<(Value, Vec<pypickle_core::Item>), Error> {
     if from.name() != "pickle" {
+        let items = match from.name() {
+            "cbor" => sequence::cbor_items(payload),
+            "msgpack" => sequence::msgpack_items(payload),
+            _ => None,
+        };
+        if let Some(items) = items.filter(|items| items.len() > 1) {
+            // A CBOR sequence or a MessagePack stream: the stacked pickles of one file.
+            let values = items
+                .into_iter()
+                .map(|item| from.decode_value(item, policy))
+                .collect::<Result<Vec<_>, _>>()?;
+            return sequence::merge(values).map_err(Error::invalid);
+        }
         let value = from.decode_value(payload, policy)?;
         let root = value.root();
         return Ok((value, vec![root]));
@@ -326,12 +340,11 @@ fn encode(
     out: &mut Vec<u8>,
     losses: &mut Vec<&'static str>,
 ) -> Result<(), Error> {
-    if roots.len() > 1 && to.name() != "pickle" {
+    if roots.len() > 1 && to.name() == "json" {
         return Err(Error::invalid(format!(
-            "the input holds {} stacked pickles; {} holds one value per file (convert to pickle, \
-             or split the file first)",
-            roots.len(),
-            to.name()
+            "the input holds {} stacked pickles; a JSON file holds one value (convert to pickle, \
+             CBOR or MessagePack, or split the file first)",
+            roots.len()
         )));
     }
     for &root in roots {
@@ -407,4 +420,163 @@ fn write_atomically(
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// CBOR sequences and MessagePack streams: several values one after the other, as stacked
+/// pickles are written.
+mod sequence {
+    use pypickle_core::{Item, Object, ObjectId, Value};
+
+    /// Splits `data` into whole CBOR items (a self-describe tag stays with its item), or `None`
+    /// if it is not a sequence of well-formed items (the decoder then reports why).
+    pub fn cbor_items(data: &[u8]) -> Option<Vec<&[u8]>> {
+        split(data, cbor_end)
+    }
+
+    /// Splits `data` into whole MessagePack values.
+    pub fn msgpack_items(data: &[u8]) -> Option<Vec<&[u8]>> {
+        split(data, msgpack_end)
+    }
+
+    fn split(data: &[u8], end: fn(&[u8], usize) -> Option<usize>) -> Option<Vec<&[u8]>> {
+        let mut items = Vec::new();
+        let mut pos = 0;
+        while pos < data.len() {
+            let next = end(data, pos)?;
+            items.push(&data[pos..next]);
+            pos = next;
+        }
+        Some(items)
+    }
+
+    fn be(data: &[u8], pos: &mut usize, n: usize) -> Option<u64> {
+        let bytes = data.get(*pos..pos.checked_add(n)?)?;
+        *pos += n;
+        Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    }
+
+    fn skip(data: &[u8], pos: &mut usize, n: u64) -> Option<()> {
+        let n = usize::try_from(n).ok()?;
+        *pos = pos.checked_add(n).filter(|&p| p <= data.len())?;
+        Some(())
+    }
+
+    /// Where the CBOR item starting at `pos` ends (iterative: no recursion on nesting).
+    fn cbor_end(data: &[u8], mut pos: usize) -> Option<usize> {
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            let first = *data.get(pos)?;
+            pos += 1;
+            let (major, info) = (first >> 5, first & 0x1f);
+            let n = match info {
+                0..=23 => u64::from(info),
+                24..=27 => be(data, &mut pos, 1 << (info - 24))?,
+                _ => return None,
+            };
+            match major {
+                2 | 3 => skip(data, &mut pos, n)?,
+                4 => pending = pending.checked_add(n)?,
+                5 => pending = pending.checked_add(n.checked_mul(2)?)?,
+                6 => pending += 1,
+                _ => {}
+            }
+            if pending > (data.len() - pos) as u64 {
+                return None;
+            }
+        }
+        Some(pos)
+    }
+
+    /// Where the MessagePack value starting at `pos` ends.
+    fn msgpack_end(data: &[u8], mut pos: usize) -> Option<usize> {
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            let marker = *data.get(pos)?;
+            pos += 1;
+            match marker {
+                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => {}
+                0x80..=0x8f => pending += 2 * u64::from(marker & 0x0f),
+                0x90..=0x9f => pending += u64::from(marker & 0x0f),
+                0xa0..=0xbf => skip(data, &mut pos, u64::from(marker & 0x1f))?,
+                0xc4..=0xc6 | 0xd9..=0xdb => {
+                    let width = 1 << ((marker - if marker >= 0xd9 { 0xd9 } else { 0xc4 }) as usize);
+                    let n = be(data, &mut pos, width)?;
+                    skip(data, &mut pos, n)?;
+                }
+                0xc7..=0xc9 => {
+                    let n = be(data, &mut pos, 1 << (marker - 0xc7))?;
+                    skip(data, &mut pos, n.checked_add(1)?)?;
+                }
+                0xca | 0xd2 | 0xce => skip(data, &mut pos, 4)?,
+                0xcb | 0xd3 | 0xcf => skip(data, &mut pos, 8)?,
+                0xcc | 0xd0 => skip(data, &mut pos, 1)?,
+                0xcd | 0xd1 => skip(data, &mut pos, 2)?,
+                0xd4..=0xd8 => skip(data, &mut pos, 1 + (1u64 << (marker - 0xd4)))?,
+                0xdc | 0xdd => {
+                    pending = pending.checked_add(be(
+                        data,
+                        &mut pos,
+                        if marker == 0xdc { 2 } else { 4 },
+                    )?)?
+                }
+                0xde | 0xdf => {
+                    let n = be(data, &mut pos, if marker == 0xde { 2 } else { 4 })?;
+                    pending = pending.checked_add(n * 2)?;
+                }
+                0xc1 => return None,
+            }
+            if pending > (data.len() - pos) as u64 {
+                return None;
+            }
+        }
+        Some(pos)
+    }
+
+    fn shift(item: &mut Item, offset: u32) {
+        if let Item::Ref(id) = item {
+            *id = ObjectId(id.0 + offset);
+        }
+    }
+
+    /// One graph holding every value, and each value's root.
+    pub fn merge(values: Vec<Value>) -> Result<(Value, Vec<Item>), String> {
+        let mut objects = Vec::new();
+        let mut roots = Vec::new();
+        for value in values {
+            let offset = u32::try_from(objects.len()).map_err(|_| "too many objects")?;
+            let (parts, mut root) = value.into_parts();
+            for mut object in parts {
+                match &mut object {
+                    Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => {
+                        v.iter_mut().for_each(|i| shift(i, offset))
+                    }
+                    Object::Dict(pairs) => pairs.iter_mut().for_each(|(k, v)| {
+                        shift(k, offset);
+                        shift(v, offset);
+                    }),
+                    Object::Instance(inst) => {
+                        shift(&mut inst.callable, offset);
+                        shift(&mut inst.args, offset);
+                        inst.kwargs.iter_mut().for_each(|i| shift(i, offset));
+                        inst.state.iter_mut().for_each(|i| shift(i, offset));
+                        inst.list_items.iter_mut().for_each(|i| shift(i, offset));
+                        inst.dict_items.iter_mut().for_each(|(k, v)| {
+                            shift(k, offset);
+                            shift(v, offset);
+                        });
+                        inst.set_items.iter_mut().for_each(|i| shift(i, offset));
+                    }
+                    Object::PersistentId(pid) => shift(pid, offset),
+                    _ => {}
+                }
+                objects.push(object);
+            }
+            shift(&mut root, offset);
+            roots.push(root);
+        }
+        let value = Value::from_parts(objects, roots.first().copied().unwrap_or(Item::None))?;
+        Ok((value, roots))
+    }
 }
