@@ -351,3 +351,32 @@ fn damaged_files_are_errors_never_panics() {
         }
     }
 }
+
+#[test]
+fn damaged_sequences_are_errors_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacked = fixtures_dir().join("pickles/safe/stacked/three_pickles_mixed_protocols.pkl");
+    for format in ["cbor", "msgpack"] {
+        let good_path = dir.path().join(format!("good.{format}"));
+        let report = convert(&stacked, &good_path, &ConvertOptions::new()).unwrap();
+        assert_eq!(report.values, 3);
+        let good = std::fs::read(&good_path).unwrap();
+        let bad_path = dir.path().join(format!("bad.{format}"));
+        let out = dir.path().join("out.pkl");
+        for cut in 1..good.len() {
+            std::fs::write(&bad_path, &good[..cut]).unwrap();
+            // A cut between two items is a shorter, valid sequence; anything else an error.
+            if let Ok(report) = convert(&bad_path, &out, &ConvertOptions::new().overwrite(true)) {
+                assert!(report.values < 3, "{format} cut {cut}");
+            }
+        }
+        for i in 0..good.len() {
+            for byte in [0x00, 0x1b, 0x5b, 0x9f, 0xbf, 0xc7, 0xd8, 0xdf, 0xff] {
+                let mut bad = good.clone();
+                bad[i] = byte;
+                std::fs::write(&bad_path, &bad).unwrap();
+                let _ = convert(&bad_path, &out, &ConvertOptions::new().overwrite(true));
+            }
+        }
+    }
+}
