@@ -72,7 +72,7 @@ pub fn export(value: &Value, lossy: bool, out: &mut Vec<u8>) -> Result<Vec<&'sta
     exporter.losses.dedup();
     if !lossy && !exporter.losses.is_empty() {
         return Err(Error::invalid(format!(
-            "JSON cannot hold this value exactly ({}); convert with lossy to export it anyway",
+            "JSON cannot hold this value exactly ({}); convert with lossy (--lossy) to export it anyway",
             exporter.losses.join("; ")
         )));
     }
