@@ -472,6 +472,7 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
     let mut seen_wrapper = false;
     let mut budget = data.len().saturating_mul(JOBLIB_PROBE_FACTOR).max(64 << 20);
     let mut arrays = 0usize;
+    let mut aligned_only = false;
     let mut nested_errors = Vec::new();
     'outer: loop {
         let mut reader = Reader::at(data, pos);
@@ -489,6 +490,13 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
                 continue;
             }
             let end = ins.end as usize;
+            // Once the file is known to align its arrays (joblib >= 1.2), only a BUILD followed
+            // by joblib's padding (a length byte, then that many 0xff) or by a nested pickle
+            // (object arrays) can end a wrapper: the other BUILDs are not probed. A wrapper
+            // without either is not cut out, so the stream breaks there: an error, never safe.
+            if aligned_only && !after_wrapper(data, end) {
+                continue;
+            }
             let mut probe = spliced.clone();
             probe.extend_from_slice(&data[copied..end]);
             if budget < probe.len() {
@@ -540,6 +548,9 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
                     stop_end
                 }
                 Array::Raw { bytes, aligned } => {
+                    if arrays == 1 && aligned {
+                        aligned_only = true;
+                    }
                     let mut at = end;
                     if aligned {
                         let Some(&pad) = data.get(at) else {
@@ -611,6 +622,17 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
             kind: "joblib",
             bytes: spliced,
         });
+    }
+}
+
+/// Whether the bytes at `at` look like what joblib writes after a wrapper's BUILD.
+fn after_wrapper(data: &[u8], at: usize) -> bool {
+    match data.get(at) {
+        Some(&pad) if pad <= 16 => data
+            .get(at + 1..at + 1 + pad as usize)
+            .is_some_and(|padding| padding.iter().all(|&b| b == 0xff)),
+        Some(0x80) => data.get(at + 1).is_some_and(|&proto| proto <= 5),
+        _ => false,
     }
 }
 
