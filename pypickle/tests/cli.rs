@@ -604,3 +604,27 @@ fn overlapping_zip_members_are_bounded() {
         .stdout(predicate::str::contains("too much to scan"));
     assert!(start.elapsed().as_secs() < 60);
 }
+
+#[test]
+fn real_joblib_models_are_safe() {
+    let (doc, code) = scan_json(&["cli/forest5.joblib", "cli/forest5_objects.joblib.xz"]);
+    assert_eq!(code, 0, "{doc:#}");
+    for file in doc["files"].as_array().unwrap() {
+        assert_eq!(file["verdict"], "safe");
+        assert!(file["error"].is_null());
+        assert!(file["globals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["target"] == "sklearn.ensemble._forest.RandomForestClassifier"));
+    }
+    // The object array's nested pickle is read too.
+    pypickle()
+        .args(["modules", "cli/forest5_objects.joblib.xz"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "joblib.numpy_pickle.NumpyArrayWrapper",
+        ))
+        .stdout(predicate::str::contains("sklearn.tree._tree.Tree"));
+}
