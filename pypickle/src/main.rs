@@ -37,8 +37,8 @@ enum Command {
     Show(cli::ShowArgs),
     /// List the registered formats.
     Formats,
-    // Issue 5 adds a `Convert(cli::ConvertArgs)` subcommand here (pypickle::convert); not
-    // implemented by the scanner.
+    /// Convert between pickle and CBOR, MessagePack or JSON, losslessly (JSON: with --lossy).
+    Convert(cli::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cli::inspect(args),
         Command::Show(args) => cli::show(args),
         Command::Formats => cli::formats(),
+        Command::Convert(args) => cli::convert(args),
     };
     ExitCode::from(code)
 }

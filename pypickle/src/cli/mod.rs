@@ -1,6 +1,9 @@
 //! The commands of the `pypickle` binary.
 
+mod convert;
 mod show;
+
+pub use convert::{convert, ConvertArgs};
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
