@@ -3,6 +3,10 @@
 //! - [`format`]: the object-safe [`Format`] trait and the registry format crates join with `inventory`;
 //! - [`envelope`]: the header `save` writes before a payload;
 //! - [`value`]: the Python object graph ([`Value`]) that pickles load into;
+//! - [`de`]: a [`Value`] as a serde deserializer; [`guard`]: bounded nesting and clean errors for
+//!   any format's deserializer;
+//! - [`tree`] and [`numpy`]: the conversion conventions every format shares (docs/conversion.md):
+//!   a walk of a [`Value`] into a format's events and back, and numpy arrays recognised as typed arrays;
 //! - [`policy`]: the risk-policy engine that decides which globals a file may reference;
 //! - [`error`]: the one [`Error`] type.
 
@@ -12,7 +16,9 @@ pub mod error;
 pub mod format;
 pub mod global;
 pub mod guard;
+pub mod numpy;
 pub mod policy;
+pub mod tree;
 pub mod value;
 
 pub use error::{Error, ErrorKind, Result};

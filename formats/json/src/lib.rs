@@ -11,10 +11,8 @@ use std::fmt::Write as _;
 
 use pypickle_core::format::DecodeSink;
 use pypickle_core::guard::{decode_guarded, DEFAULT_MAX_DEPTH};
+use pypickle_core::{numpy, tree};
 use pypickle_core::{Error, Format, Item, Object, ObjectId, Policy, Registration, Result, Value};
-
-pub mod numpy;
-pub mod tree;
 
 mod read;
 

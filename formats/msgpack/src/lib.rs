@@ -84,7 +84,7 @@ impl Format for MessagePack {
     /// are judged with `policy`, so a crafted file cannot smuggle a dangerous call into a pickle.
     fn decode_value(&self, bytes: &[u8], policy: &Policy) -> Result<pypickle_core::Value> {
         let value = value::decode_value(bytes)?;
-        pypickle_json::tree::judge(&value, policy)?;
+        pypickle_core::tree::judge(&value, policy)?;
         Ok(value)
     }
 

@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 
 use num_bigint::{BigInt, Sign};
+use pypickle_core::numpy::{Dtype, NdArray};
+use pypickle_core::tree::{self, Event, Sink, Source, Tag};
 use pypickle_core::{Error, Result, Value};
-use pypickle_json::numpy::{Dtype, NdArray};
-use pypickle_json::tree::{self, Event, Sink, Source, Tag};
 
 const NAME: &str = "msgpack";
 

@@ -5,15 +5,13 @@
 
 use std::borrow::Cow;
 
+use crate::{CallKind, GlobalRef, Instance, Item, Object, ObjectId, Policy, Target, Usage, Value};
 use num_bigint::BigInt;
-use pypickle_core::{
-    CallKind, GlobalRef, Instance, Item, Object, ObjectId, Policy, Target, Usage, Value,
-};
 
 use crate::numpy::{self, NdArray, Recognized};
 
 /// How deep values may nest (a container or object in another is one level) when writing or
-/// reading: the same bound as `pypickle_core::de`, safe on a 2 MiB thread in debug builds.
+/// reading: the same bound as `crate::de`, safe on a 2 MiB thread in debug builds.
 pub const MAX_DEPTH: usize = 128;
 
 /// Everything that is not plain data, as the formats mark it.
@@ -767,11 +765,11 @@ pub fn globals(value: &Value) -> Vec<GlobalRef> {
 }
 
 /// Judges the globals `value` references with `policy`: an unsafe value is refused.
-pub fn judge(value: &Value, policy: &Policy) -> pypickle_core::Result<()> {
+pub fn judge(value: &Value, policy: &Policy) -> crate::Result<()> {
     let verdict = policy.judge(&globals(value));
     if verdict.accepted() {
         Ok(())
     } else {
-        Err(pypickle_core::Error::unsafe_content(verdict))
+        Err(crate::Error::unsafe_content(verdict))
     }
 }

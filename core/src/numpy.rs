@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 
-use pypickle_core::{CallKind, Instance, Item, Object, Value};
+use crate::{CallKind, Instance, Item, Object, Value};
 
 /// A numeric or bool numpy dtype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
