@@ -9,9 +9,6 @@
 //! [`encode`] and [`decode`] are the typed entry points; the registered [`Bincode`] format runs the
 //! same code through erased-serde.
 
-use bincode::de::read::Reader;
-use bincode::error::DecodeError;
-use bincode::serde::OwnedSerdeDecoder;
 use pypickle_core::format::DecodeSink;
 use pypickle_core::guard::{decode_guarded, GuardError, GuardState, Guarded, DEFAULT_MAX_DEPTH};
 use pypickle_core::{Error, Format, Policy, Registration, Result};
@@ -82,15 +79,13 @@ impl Run for ErasedRun<'_, '_> {
 }
 
 fn run_with_limit(bytes: &[u8], run: &mut impl Run) -> Result<()> {
-    let mut reader = SliceCursor { rest: bytes };
-    decode_with_limit(&mut reader, limit_exponent(bytes.len()), run)
+    let used = decode_with_limit(bytes, limit_exponent(bytes.len()), run)
         .map_err(|e| Error::decode(NAME, e))?;
-    if !reader.rest.is_empty() {
+    if used != bytes.len() {
         return Err(Error::decode(
             NAME,
             format!(
-                "trailing bytes after the value ({} of {} bytes used)",
-                bytes.len() - reader.rest.len(),
+                "trailing bytes after the value ({used} of {} bytes used)",
                 bytes.len()
             ),
         ));
@@ -114,58 +109,43 @@ fn limit_exponent(len: usize) -> u32 {
 const MAX_LIMIT_EXPONENT: u32 = 46;
 
 /// bincode's limit is a const generic, so the limit for this input is chosen among powers of two.
+/// Returns how many bytes the value used.
 fn decode_with_limit(
-    reader: &mut SliceCursor<'_>,
+    bytes: &[u8],
     exponent: u32,
     run: &mut impl Run,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<usize, String> {
     macro_rules! dispatch {
         ($($e:literal)*) => {
             match exponent {
-                $($e => run_limited(reader, bincode::config::standard().with_limit::<{ 1usize << $e }>(), run),)*
-                _ => run_limited(reader, bincode::config::standard().with_limit::<{ 1usize << MAX_LIMIT_EXPONENT }>(), run),
+                $($e => run_limited(bytes, bincode::config::standard().with_limit::<{ 1usize << $e }>(), run),)*
+                _ => run_limited(bytes, bincode::config::standard().with_limit::<{ 1usize << MAX_LIMIT_EXPONENT }>(), run),
             }
         };
     }
     dispatch!(16 18 20 22 24 26 28 30 32 34 36 38 40 42 44)
 }
 
+/// Decodes from the slice itself (strings and bytes are read in place, not through a buffer);
+/// bincode reports how many bytes the value used.
 fn run_limited<C: bincode::config::Config>(
-    reader: &mut SliceCursor<'_>,
+    bytes: &[u8],
     config: C,
     run: &mut impl Run,
-) -> std::result::Result<(), String> {
-    let mut decoder = OwnedSerdeDecoder::from_reader(reader, config);
-    run.run(decoder.as_deserializer())
+) -> std::result::Result<usize, String> {
+    bincode::serde::seed_decode_from_slice(RunSeed(run), bytes, config)
+        .map(|((), used)| used)
+        .map_err(|e| e.to_string())
 }
 
-/// A reader over a slice that lets us see what is left once decoding stops.
-struct SliceCursor<'a> {
-    rest: &'a [u8],
-}
+/// Hands bincode's deserializer to a [`Run`].
+struct RunSeed<'r, R>(&'r mut R);
 
-impl Reader for SliceCursor<'_> {
-    #[inline]
-    fn read(&mut self, bytes: &mut [u8]) -> std::result::Result<(), DecodeError> {
-        if bytes.len() > self.rest.len() {
-            return Err(DecodeError::UnexpectedEnd {
-                additional: bytes.len() - self.rest.len(),
-            });
-        }
-        let (head, tail) = self.rest.split_at(bytes.len());
-        bytes.copy_from_slice(head);
-        self.rest = tail;
-        Ok(())
-    }
+impl<'de, R: Run> serde::de::DeserializeSeed<'de> for RunSeed<'_, R> {
+    type Value = ();
 
-    #[inline]
-    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
-        self.rest.get(..n)
-    }
-
-    #[inline]
-    fn consume(&mut self, n: usize) {
-        self.rest = self.rest.get(n..).unwrap_or_default();
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> std::result::Result<(), D::Error> {
+        self.0.run(de).map_err(serde::de::Error::custom)
     }
 }
 
