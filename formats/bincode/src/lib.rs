@@ -22,9 +22,19 @@ inventory::submit! { Registration(&Bincode) }
 
 /// Appends `value` as bincode (standard configuration) to `out`.
 pub fn encode<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
-        .map(|_| ())
+    bincode::serde::encode_into_writer(value, VecWriter(out), bincode::config::standard())
         .map_err(|e| Error::encode(NAME, e))
+}
+
+/// Appends to a vector without `io::Write`'s per-call overhead (bincode writes field by field).
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// Decodes one value of type `T` filling all of `bytes`.
