@@ -203,15 +203,16 @@ pub(crate) enum Node<'a> {
     Str(Cow<'a, str>),
     Bytes(Cow<'a, [u8]>),
     ByteArray(Cow<'a, [u8]>),
-    List(Vec<Val>),
-    Tuple(Vec<Val>),
-    Dict(Vec<(Val, Val)>),
-    Set(Vec<Val>),
-    FrozenSet(Vec<Val>),
+    // Containers hold core Items, so that export moves them as they are.
+    List(Vec<Item>),
+    Tuple(Vec<Item>),
+    Dict(Vec<(Item, Item)>),
+    Set(Vec<Item>),
+    FrozenSet(Vec<Item>),
     /// An imported object: index of its [`GlobalRef`].
     Global(u32),
-    Instance(Box<Call>),
-    PersistentId(Val),
+    Instance(Box<Instance>),
+    PersistentId(Item),
     Buffer {
         index: u32,
         readonly: bool,
@@ -239,7 +240,7 @@ impl Node<'_> {
     }
 
     /// The `k`-th item this node holds, in [`Value::children`] order.
-    fn child(&self, k: usize) -> Option<Val> {
+    fn child(&self, k: usize) -> Option<Item> {
         match self {
             Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(k).copied(),
             Node::Dict(pairs) => {
@@ -254,7 +255,7 @@ impl Node<'_> {
     }
 }
 
-fn instance_child(inst: &Call, mut k: usize) -> Option<Val> {
+fn instance_child(inst: &Instance, mut k: usize) -> Option<Item> {
     let heads = [Some(inst.callable), Some(inst.args), inst.kwargs];
     for head in heads.into_iter().flatten() {
         if k == 0 {
@@ -296,32 +297,41 @@ pub(crate) enum Val {
     },
 }
 
-/// A call and what was applied to its result: core's [`Instance`] over [`Val`]s.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Call {
-    kind: CallKind,
-    callable: Val,
-    args: Val,
-    kwargs: Option<Val>,
-    state: Vec<Val>,
-    list_items: Vec<Val>,
-    dict_items: Vec<(Val, Val)>,
-    set_items: Vec<Val>,
-}
-
-impl Call {
-    fn new(kind: CallKind, callable: Val, args: Val, kwargs: Option<Val>) -> Self {
-        Call {
-            kind,
-            callable,
-            args,
-            kwargs,
-            state: Vec::new(),
-            list_items: Vec::new(),
-            dict_items: Vec::new(),
-            set_items: Vec::new(),
+impl Val {
+    /// As core's [`Item`] (a [`Val::Text`], which built values never hold, as None).
+    #[inline(always)]
+    fn item(self) -> Item {
+        // References first: most slots are, and a well-predicted branch beats the jump table
+        // a plain `match` becomes.
+        if let Val::Ref(id) = self {
+            return Item::Ref(id);
+        }
+        match self {
+            Val::None | Val::Text { .. } => Item::None,
+            Val::Bool(b) => Item::Bool(b),
+            Val::Int(i) => Item::Int(i),
+            Val::Float(f) => Item::Float(f),
+            Val::Ref(id) => Item::Ref(id),
         }
     }
+
+    #[inline(always)]
+    fn of(item: Item) -> Val {
+        if let Item::Ref(id) = item {
+            return Val::Ref(id);
+        }
+        match item {
+            Item::None => Val::None,
+            Item::Bool(b) => Val::Bool(b),
+            Item::Int(i) => Val::Int(i),
+            Item::Float(f) => Val::Float(f),
+            Item::Ref(id) => Val::Ref(id),
+        }
+    }
+}
+
+fn items(vals: Vec<Val>) -> Vec<Item> {
+    vals.into_iter().map(Val::item).collect()
 }
 
 /// When values are not built, every object but strs, tuples and globals is one shared node of
@@ -353,13 +363,13 @@ impl Shape {
             Node::Dict(Vec::new()),
             Node::Set(Vec::new()),
             Node::FrozenSet(Vec::new()),
-            Node::Instance(Box::new(Call::new(
+            Node::Instance(Box::new(Instance::new(
                 CallKind::Reduce,
-                Val::None,
-                Val::None,
+                Item::None,
+                Item::None,
                 None,
             ))),
-            Node::PersistentId(Val::None),
+            Node::PersistentId(Item::None),
             Node::Buffer {
                 index: 0,
                 readonly: false,
@@ -414,16 +424,14 @@ enum Key<'n> {
     Str(&'n str),
     Bytes(&'n [u8]),
     Id(u32),
-    /// A [`Val::Text`] (only when values are not built, where keys are never compared).
-    Text(u32, u32),
 }
 
-fn key_of<'n>(nodes: &'n [Node<'_>], item: Val) -> Option<Key<'n>> {
+fn key_of<'n>(nodes: &'n [Node<'_>], item: Item) -> Option<Key<'n>> {
     Some(match item {
-        Val::None => Key::None,
-        Val::Bool(b) => Key::Int(b as i64),
-        Val::Int(i) => Key::Int(i),
-        Val::Float(f) => {
+        Item::None => Key::None,
+        Item::Bool(b) => Key::Int(b as i64),
+        Item::Int(i) => Key::Int(i),
+        Item::Float(f) => {
             if f.is_nan() {
                 return None; // NaN equals nothing (not even itself, as Python keys go).
             }
@@ -433,8 +441,7 @@ fn key_of<'n>(nodes: &'n [Node<'_>], item: Val) -> Option<Key<'n>> {
                 Key::Float(f.to_bits())
             }
         }
-        Val::Text { at, len } => Key::Text(at, len),
-        Val::Ref(id) => match nodes.get(id.index()) {
+        Item::Ref(id) => match nodes.get(id.index()) {
             Some(Node::Str(s)) => Key::Str(s),
             Some(Node::Bytes(b)) => Key::Bytes(b),
             _ => Key::Id(id.0),
@@ -449,22 +456,35 @@ const NESTED: u32 = 1 << 31;
 /// Python's equality where it differs from identity (numbers across types, str and bytes by
 /// content).
 #[inline]
-fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Val, Val)], key: Val) -> Option<usize> {
-    if let Some(p) = pairs.iter().position(|&(k, _)| k == key) {
-        return Some(p);
-    }
+fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Item, Item)], key: Item) -> Option<usize> {
     match key {
-        Val::Ref(_) => match key_of(nodes, key) {
-            Some(wanted @ (Key::Str(_) | Key::Bytes(_))) => pairs
+        Item::Ref(id) => {
+            if let Some(p) = pairs
                 .iter()
-                .position(|&(k, _)| matches!(k, Val::Ref(_)) && key_of(nodes, k) == Some(wanted)),
-            _ => None,
-        },
+                .position(|&(k, _)| matches!(k, Item::Ref(kid) if kid == id))
+            {
+                return Some(p);
+            }
+            // A str or bytes equal to a key held by another object.
+            let wanted = match nodes.get(id.index()) {
+                Some(Node::Str(s)) => Key::Str(s),
+                Some(Node::Bytes(b)) => Key::Bytes(b),
+                _ => return None,
+            };
+            pairs.iter().position(|&(k, _)| match k {
+                Item::Ref(kid) => match (nodes.get(kid.index()), wanted) {
+                    (Some(Node::Str(t)), Key::Str(s)) => t.len() == s.len() && **t == *s,
+                    (Some(Node::Bytes(t)), Key::Bytes(b)) => t.len() == b.len() && **t == *b,
+                    _ => false,
+                },
+                _ => false,
+            })
+        }
         _ => {
             let wanted = key_of(nodes, key)?;
             pairs
                 .iter()
-                .position(|&(k, _)| !matches!(k, Val::Ref(_)) && key_of(nodes, k) == Some(wanted))
+                .position(|&(k, _)| !matches!(k, Item::Ref(_)) && key_of(nodes, k) == Some(wanted))
         }
     }
 }
@@ -1076,7 +1096,18 @@ impl<'a, 'o> Machine<'a, 'o> {
     fn tuple(&mut self, items: Vec<Val>) -> Result<Val, Halt> {
         let depth = self.depth_of(&items);
         let n = items.len();
-        self.new_node(Node::Tuple(items), depth, n)
+        let mut items = items;
+        if !self.build {
+            // Tuples keep their items even then (folding reads call arguments), and an Item
+            // cannot hold a `Text`: those strs get nodes.
+            for v in items.iter_mut() {
+                if let Val::Text { .. } = *v {
+                    let text = text_of(self.data, &[], *v).unwrap_or_default();
+                    *v = self.new_node(Node::Str(Cow::Borrowed(text)), 0, text.len())?;
+                }
+            }
+        }
+        self.new_node(Node::Tuple(self::items(items)), depth, n)
     }
 
     /// Pops the items from `start` (CPython's `Pdata_poptuple`).
@@ -1145,7 +1176,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             _ => return,
         };
         let firsts: Vec<Val> = match self.node(args) {
-            Some(Node::Tuple(items)) => items.iter().take(callees).copied().collect(),
+            Some(Node::Tuple(items)) => items.iter().take(callees).map(|&i| Val::of(i)).collect(),
             _ => return,
         };
         for callee in firsts {
@@ -1292,7 +1323,11 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let items = self.pop_from(start)?;
                 let depth = self.depth_of(&items);
                 let n = items.len();
-                let items = if self.build { items } else { Vec::new() };
+                let items = if self.build {
+                    self::items(items)
+                } else {
+                    Vec::new()
+                };
                 let item = self.new_node(Node::List(items), depth, n)?;
                 self.push(item)?;
             }
@@ -1500,13 +1535,13 @@ impl<'a, 'o> Machine<'a, 'o> {
                     return Err(self.bad_arg(op));
                 };
                 let pid = self.str_node(Cow::Borrowed(pid))?;
-                let item = self.new_node(Node::PersistentId(pid), 1, 0)?;
+                let item = self.new_node(Node::PersistentId(pid.item()), 1, 0)?;
                 self.push(item)?;
             }
             Op::BinPersId => {
                 let pid = self.pop()?;
                 let depth = self.depth_of(&[pid]);
-                let item = self.new_node(Node::PersistentId(pid), depth, 0)?;
+                let item = self.new_node(Node::PersistentId(pid.item()), depth, 0)?;
                 self.push(item)?;
             }
             Op::Proto => {
@@ -1632,7 +1667,12 @@ impl<'a, 'o> Machine<'a, 'o> {
         let depth = self.depth_of(&[callable, args, kwargs.unwrap_or(Val::None)]);
         let slots = 2 + kwargs.is_some() as usize;
         self.new_node(
-            Node::Instance(Box::new(Call::new(kind, callable, args, kwargs))),
+            Node::Instance(Box::new(Instance::new(
+                kind,
+                callable.item(),
+                args.item(),
+                kwargs.map(Val::item),
+            ))),
             depth,
             slots,
         )
@@ -1664,9 +1704,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                     if list.is_empty() {
                         list.reserve_exact(items.len());
                     }
-                    list.extend_from_slice(items)
+                    list.extend(items.iter().map(|v| v.item()))
                 }
-                Node::Instance(inst) => inst.list_items.extend_from_slice(items),
+                Node::Instance(inst) => inst.list_items.extend(items.iter().map(|v| v.item())),
                 _ => {}
             }
             self.deepen_from_stack(id, start)?;
@@ -1757,7 +1797,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let items = &self.stack[start..];
                 if let Node::Instance(inst) = &mut self.nodes[id.index()] {
                     inst.dict_items
-                        .extend(items.chunks_exact(2).map(|p| (p[0], p[1])));
+                        .extend(items.chunks_exact(2).map(|p| (p[0].item(), p[1].item())));
                 }
                 self.deepen_from_stack(id, start)?;
             }
@@ -1780,7 +1820,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             } else {
                 let items = &self.stack[start..];
                 if let Node::Instance(inst) = &mut self.nodes[id.index()] {
-                    inst.set_items.extend_from_slice(items);
+                    inst.set_items.extend(items.iter().map(|v| v.item()));
                 }
                 self.deepen_from_stack(id, start)?;
             }
@@ -1802,7 +1842,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         match &mut self.nodes[id.index()] {
             Node::Instance(inst) => {
                 if self.build {
-                    inst.state.push(state);
+                    inst.state.push(state.item());
                 }
                 self.grow(1)?;
                 self.deepen(id, state)
@@ -1856,8 +1896,8 @@ impl<'a, 'o> Machine<'a, 'o> {
         &mut self,
         id: ObjectId,
         len: usize,
-        key_at: &dyn Fn(usize) -> Val,
-        key: Val,
+        key_at: &dyn Fn(usize) -> Item,
+        key: Item,
     ) -> Option<usize> {
         let nodes = &self.nodes;
         let wanted = key_of(nodes, key)?;
@@ -1883,7 +1923,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     /// Adds the key at `pos` to the container's hash index, if it has one.
-    fn index_new_key(&mut self, id: ObjectId, key_at: &dyn Fn(usize) -> Val, pos: usize) {
+    fn index_new_key(&mut self, id: ObjectId, key_at: &dyn Fn(usize) -> Item, pos: usize) {
         let nodes = &self.nodes;
         let hasher = &self.hasher;
         if let Some(index) = self.indexes.get_mut(&id.0) {
@@ -1901,6 +1941,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         if !self.build {
             return;
         }
+        let (key, value) = (key.item(), value.item());
         let Node::Dict(pairs) = &self.nodes[id.index()] else {
             return;
         };
@@ -1942,6 +1983,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         if !self.build {
             return Ok(());
         }
+        let item = item.item();
         let mut elements = match &mut self.nodes[id.index()] {
             Node::Set(v) | Node::FrozenSet(v) => std::mem::take(v),
             _ => return Ok(()),
@@ -1974,7 +2016,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let Some(Node::Tuple(args)) = self.node(args) else {
             return Ok(None);
         };
-        let args = args.clone();
+        let args: Vec<Val> = args.iter().map(|&i| Val::of(i)).collect();
         let (module, name) = (module.to_owned(), name.to_owned());
         let nodes = &self.nodes;
         let node_of = |item: Val| match item {
@@ -1986,7 +2028,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let latin1_name = |item: Val| matches!(str_of(item), Some("latin1" | "latin-1"));
         let sequence = |item: Val| match node_of(item) {
             Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
-                Some(v.clone())
+                Some(v.iter().map(|&i| Val::of(i)).collect::<Vec<Val>>())
             }
             _ => None,
         };
@@ -2011,6 +2053,8 @@ impl<'a, 'o> Machine<'a, 'o> {
 
         enum Made<'a> {
             Node(Node<'a>),
+            /// A list (or, when true, a tuple).
+            Seq(Vec<Val>, bool),
             Set(Vec<Val>, bool),
             Dict(Vec<Val>),
             Reconstructed(Val),
@@ -2022,16 +2066,19 @@ impl<'a, 'o> Machine<'a, 'o> {
             ("builtins", "set" | "frozenset", [x]) => {
                 sequence(*x).map(|v| Made::Set(v, name == "frozenset"))
             }
-            ("builtins", "list", []) => Some(Made::Node(Node::List(Vec::new()))),
-            ("builtins", "list", [x]) => sequence(*x).map(|v| Made::Node(Node::List(v))),
-            ("builtins", "tuple", []) => Some(Made::Node(Node::Tuple(Vec::new()))),
-            ("builtins", "tuple", [x]) => sequence(*x).map(|v| Made::Node(Node::Tuple(v))),
+            ("builtins", "list", []) => Some(Made::Seq(Vec::new(), false)),
+            ("builtins", "list", [x]) => sequence(*x).map(|v| Made::Seq(v, false)),
+            ("builtins", "tuple", []) => Some(Made::Seq(Vec::new(), true)),
+            ("builtins", "tuple", [x]) => sequence(*x).map(|v| Made::Seq(v, true)),
             ("builtins", "dict", []) | ("collections", "OrderedDict", []) => {
                 Some(Made::Dict(Vec::new()))
             }
             ("builtins", "dict", [x]) => match node_of(*x) {
                 Some(Node::Dict(pairs)) => Some(Made::Dict(
-                    pairs.iter().flat_map(|&(k, v)| [k, v]).collect(),
+                    pairs
+                        .iter()
+                        .flat_map(|&(k, v)| [Val::of(k), Val::of(v)])
+                        .collect(),
                 )),
                 _ => None,
             },
@@ -2069,26 +2116,28 @@ impl<'a, 'o> Machine<'a, 'o> {
             return Ok(None);
         };
         let item = match made {
+            Made::Seq(v, tuple) => {
+                let depth = self.depth_of(&v).max(1);
+                let size = v.len();
+                if tuple {
+                    self.new_node(Node::Tuple(items(v)), depth, size)?
+                } else if self.build {
+                    self.new_node(Node::List(items(v)), depth, size)?
+                } else {
+                    self.new_node(Node::List(Vec::new()), depth, size)?
+                }
+            }
             Made::Node(node) => {
-                let (depth, size) = match &node {
-                    Node::List(v) | Node::Tuple(v) => {
-                        let items = v.clone();
-                        (self.depth_of(&items), v.len())
-                    }
-                    Node::Bytes(b) | Node::ByteArray(b) => (0, b.len()),
-                    _ => (0, 0),
+                let size = match &node {
+                    Node::Bytes(b) | Node::ByteArray(b) => b.len(),
+                    _ => 0,
                 };
                 let node = match node {
-                    Node::List(_) if !self.build => Node::List(Vec::new()),
                     Node::Bytes(_) if !self.build => Node::Bytes(Cow::Borrowed(b"")),
                     Node::ByteArray(_) if !self.build => Node::ByteArray(Cow::Borrowed(b"")),
                     node => node,
                 };
-                let depth = match node {
-                    Node::List(_) | Node::Tuple(_) => depth.max(1),
-                    _ => depth,
-                };
-                self.new_node(node, depth, size)?
+                self.new_node(node, 0, size)?
             }
             Made::Set(items, frozen) => self.new_set(items, frozen)?,
             Made::Dict(flat) => {
@@ -2158,8 +2207,8 @@ pub(crate) fn export(
     const UNSEEN: u32 = u32::MAX;
     let mut remap = vec![UNSEEN; n];
     let mut todo: Vec<u32> = Vec::new();
-    let seen_mark = |item: Val, remap: &mut [u32], todo: &mut Vec<u32>| {
-        if let Val::Ref(id) = item {
+    let seen_mark = |item: Item, remap: &mut [u32], todo: &mut Vec<u32>| {
+        if let Item::Ref(id) = item {
             if let Some(slot) = remap.get_mut(id.index()) {
                 if *slot == UNSEEN {
                     *slot = 0;
@@ -2169,7 +2218,7 @@ pub(crate) fn export(
         }
     };
     for &item in roots.iter().chain(partial.iter()) {
-        seen_mark(item, &mut remap, &mut todo);
+        seen_mark(item.item(), &mut remap, &mut todo);
     }
     while let Some(id) = todo.pop() {
         let node = &nodes[id as usize];
@@ -2189,18 +2238,26 @@ pub(crate) fn export(
             next += 1;
         }
     }
-    let map = |item: Val| match item {
-        Val::None => Item::None,
-        Val::Bool(b) => Item::Bool(b),
-        Val::Int(i) => Item::Int(i),
-        Val::Float(f) => Item::Float(f),
-        Val::Ref(id) => Item::Ref(ObjectId(remap[id.index()])),
-        // Built values never hold `Text` (strs are nodes then).
-        Val::Text { .. } => Item::None,
+    // Ids change only when something is dropped; otherwise containers move as they are.
+    let compact = next as usize != n;
+    let map = |item: Item| match item {
+        Item::Ref(id) if compact => Item::Ref(ObjectId(remap[id.index()])),
+        other => other,
     };
-    let items = |v: Vec<Val>| -> Vec<Item> { v.into_iter().map(map).collect() };
-    let pairs = |v: Vec<(Val, Val)>| -> Vec<(Item, Item)> {
-        v.into_iter().map(|(k, x)| (map(k), map(x))).collect()
+    let items = |mut v: Vec<Item>| -> Vec<Item> {
+        if compact {
+            v.iter_mut().for_each(|i| *i = map(*i));
+        }
+        v
+    };
+    let pairs = |mut v: Vec<(Item, Item)>| -> Vec<(Item, Item)> {
+        if compact {
+            v.iter_mut().for_each(|(k, x)| {
+                *k = map(*k);
+                *x = map(*x);
+            });
+        }
+        v
     };
     let mut value = Value::new();
     for (old, node) in nodes.into_iter().enumerate() {
@@ -2226,26 +2283,25 @@ pub(crate) fn export(
                 },
                 Target::Extension(code) => Object::Extension(*code),
             },
-            Node::Instance(call) => {
-                let call = *call;
-                Object::Instance(Box::new(Instance {
-                    kind: call.kind,
-                    callable: map(call.callable),
-                    args: map(call.args),
-                    kwargs: call.kwargs.map(map),
-                    state: items(call.state),
-                    list_items: items(call.list_items),
-                    dict_items: pairs(call.dict_items),
-                    set_items: items(call.set_items),
-                }))
+            Node::Instance(mut inst) => {
+                if compact {
+                    inst.callable = map(inst.callable);
+                    inst.args = map(inst.args);
+                    inst.kwargs = inst.kwargs.map(map);
+                    inst.state = items(std::mem::take(&mut inst.state));
+                    inst.list_items = items(std::mem::take(&mut inst.list_items));
+                    inst.dict_items = pairs(std::mem::take(&mut inst.dict_items));
+                    inst.set_items = items(std::mem::take(&mut inst.set_items));
+                }
+                Object::Instance(inst)
             }
             Node::PersistentId(pid) => Object::PersistentId(map(pid)),
             Node::Buffer { index, readonly } => Object::Buffer { index, readonly },
         };
         value.push(object);
     }
-    let roots: Vec<Item> = roots.iter().map(|&v| map(v)).collect();
-    let partial: Vec<Item> = partial.iter().map(|&v| map(v)).collect();
+    let roots: Vec<Item> = roots.iter().map(|v| map(v.item())).collect();
+    let partial: Vec<Item> = partial.iter().map(|v| map(v.item())).collect();
     value.set_root(roots.first().copied().unwrap_or(Item::None));
     Ok((value, roots, partial))
 }
@@ -2272,7 +2328,7 @@ fn longest_path_check(
             match nodes[id as usize].child(*k) {
                 Some(child) => {
                     *k += 1;
-                    if let Val::Ref(c) = child {
+                    if let Item::Ref(c) = child {
                         match height[c.index()] {
                             UNSEEN => {
                                 height[c.index()] = OPEN;

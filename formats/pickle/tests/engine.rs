@@ -776,6 +776,20 @@ fn folding_needs_exactly_the_constructor() {
 }
 
 #[test]
+fn analyze_folds_calls_as_load_does() {
+    // The arguments of a call are strs of the input: analyze, which keeps no strs in nodes
+    // otherwise, must still see them to fold `_codecs.encode` into bytes (and then report the
+    // BUILD on bytes, as load does).
+    let pickle = b"c_codecs\nencode\nV\xe9\nVlatin1\n\x86R]b.";
+    assert_eq!(kinds(pickle), [FindingKind::StateOnOther]);
+    assert_eq!(
+        load(pickle, &Limits::default()).findings,
+        analyze(pickle).findings
+    );
+    exercise(pickle);
+}
+
+#[test]
 fn billion_laughs_loads_in_memory_proportional_to_its_size() {
     // 20 levels of lists of 10 references to the previous level: 10^20 leaves.
     let mut pickle = b"\x80\x04\x8c\x03lol\x94".to_vec();
