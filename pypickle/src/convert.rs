@@ -13,9 +13,9 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::{check_destination, write_atomically};
 use pypickle_core::{envelope, format, Error, ErrorKind, Format, Mode, Policy, Value};
 
 /// How [`convert`] reads and writes. Defaults: formats from the files, the default policy,
@@ -362,62 +362,6 @@ fn encode(
         } else {
             to.encode_value(&value, out)?;
         }
-    }
-    Ok(())
-}
-
-fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, Error> {
-    if path.file_name().is_none() {
-        return Err(ErrorKind::IsDirectory.into());
-    }
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !folder.is_dir() {
-        return Err(ErrorKind::MissingParent(folder).into());
-    }
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => return Err(ErrorKind::IsDirectory.into()),
-        // Checked again atomically when the file is moved into place.
-        Ok(_) if !overwrite => return Err(ErrorKind::AlreadyExists.into()),
-        _ => {}
-    }
-    Ok(folder)
-}
-
-/// Writes a temporary file beside `path`, flushes it and renames it into place (with
-/// `persist_noclobber` unless `overwrite`, so an existing file is never replaced by accident).
-fn write_atomically(
-    path: &Path,
-    folder: &Path,
-    bytes: &[u8],
-    overwrite: bool,
-) -> Result<(), Error> {
-    let mut temp = tempfile::Builder::new()
-        .prefix(".pypickle-")
-        .suffix(".tmp")
-        .tempfile_in(folder)
-        .map_err(|e| Error::io("create a temporary file beside it", e))?;
-    temp.write_all(bytes)
-        .map_err(|e| Error::io("write the temporary file", e))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io("flush the temporary file to disk", e))?;
-    let persisted = if overwrite {
-        temp.persist(path).map(|_| ())
-    } else {
-        temp.persist_noclobber(path).map(|_| ())
-    };
-    if let Err(e) = persisted {
-        return Err(match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists.into(),
-            _ if path.is_dir() => ErrorKind::IsDirectory.into(),
-            _ => Error::io("move the temporary file into place", e.error),
-        });
-    }
-    if let Ok(dir) = fs::File::open(folder) {
-        let _ = dir.sync_all();
     }
     Ok(())
 }

@@ -252,7 +252,7 @@ fn format_for_save(path: &Path, options: &SaveOptions) -> Result<&'static dyn Fo
 }
 
 /// Checks the path can be written and returns its folder.
-fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, Error> {
+pub(crate) fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, Error> {
     if path.file_name().is_none() {
         return Err(ErrorKind::IsDirectory.into());
     }
@@ -272,7 +272,7 @@ fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, Error> {
     Ok(folder)
 }
 
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     folder: &Path,
     bytes: &[u8],
