@@ -205,7 +205,9 @@ pub(crate) enum Node<'a> {
     ByteArray(Cow<'a, [u8]>),
     // Containers hold core Items, so that export moves them as they are.
     List(Vec<Item>),
-    Tuple(Vec<Item>),
+    /// The slots as the stack held them (built values hold no [`Val::Text`]); converted to
+    /// `Item`s in place on export.
+    Tuple(Vec<Val>),
     Dict(Vec<(Item, Item)>),
     Set(Vec<Item>),
     FrozenSet(Vec<Item>),
@@ -242,7 +244,8 @@ impl Node<'_> {
     /// The `k`-th item this node holds, in [`Value::children`] order.
     fn child(&self, k: usize) -> Option<Item> {
         match self {
-            Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(k).copied(),
+            Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(k).copied(),
+            Node::Tuple(v) => v.get(k).map(|v| v.item()),
             Node::Dict(pairs) => {
                 pairs
                     .get(k / 2)
@@ -295,10 +298,18 @@ pub(crate) enum Val {
         at: u32,
         len: u32,
     },
+    /// A tuple when values are not built: its items (where strs stay `Text` slices of the
+    /// input) are `tuple_items[start..start + len]` of the machine, so that the hundreds of
+    /// thousands of tuples of a large pickle cost no node and no allocation each.
+    Tuple {
+        start: u32,
+        len: u32,
+    },
 }
 
 impl Val {
-    /// As core's [`Item`] (a [`Val::Text`], which built values never hold, as None).
+    /// As core's [`Item`] (a [`Val::Text`] or [`Val::Tuple`], which built values never hold,
+    /// as None).
     #[inline(always)]
     fn item(self) -> Item {
         // References first: most slots are, and a well-predicted branch beats the jump table
@@ -307,7 +318,7 @@ impl Val {
             return Item::Ref(id);
         }
         match self {
-            Val::None | Val::Text { .. } => Item::None,
+            Val::None | Val::Text { .. } | Val::Tuple { .. } => Item::None,
             Val::Bool(b) => Item::Bool(b),
             Val::Int(i) => Item::Int(i),
             Val::Float(f) => Item::Float(f),
@@ -414,6 +425,18 @@ fn text_of<'n>(data: &'n [u8], nodes: &'n [Node<'_>], v: Val) -> Option<&'n str>
     }
 }
 
+/// The items of a tuple: a tuple node or a [`Val::Tuple`] of `pool`.
+fn tuple_items_of<'n>(nodes: &'n [Node<'_>], pool: &'n [Val], item: Val) -> Option<&'n [Val]> {
+    match item {
+        Val::Tuple { start, len } => pool.get(start as usize..start as usize + len as usize),
+        Val::Ref(id) => match nodes.get(id.index()) {
+            Some(Node::Tuple(items)) => Some(items),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// A hashable view of a dict key or set element, for Python's equality: numbers equal across
 /// bool/int/float, str and bytes by content, everything else by identity.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -492,9 +515,16 @@ fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Item, Item)], key: Item) -> Opt
 /// Below this many entries a dict or set is searched linearly; above, through a hash index.
 const INDEX_FROM: usize = 16;
 
+/// An empty memo slot: a str slice no input can hold.
+const NO_VAL: Val = Val::Text {
+    at: u32::MAX,
+    len: u32::MAX,
+};
+
 struct Memo {
-    /// Indices written in order (the usual case) live here...
-    dense: Vec<Option<Val>>,
+    /// Indices written in order (the usual case) live here (empty slots hold [`NO_VAL`],
+    /// which keeps a slot at two words where an `Option` would take three)...
+    dense: Vec<Val>,
     /// ...others here, so that a huge index never allocates.
     sparse: HashMap<u64, Val>,
     /// Entries filled: MEMOIZE's next index.
@@ -519,7 +549,8 @@ impl Memo {
     #[inline]
     fn get(&self, i: u64) -> Option<Val> {
         match self.dense.get(i as usize) {
-            Some(slot) => *slot,
+            Some(&NO_VAL) => None,
+            Some(slot) => Some(*slot),
             None => self.sparse.get(&i).copied(),
         }
     }
@@ -530,13 +561,13 @@ impl Memo {
         let dense_len = self.dense.len() as u64;
         if index < dense_len {
             let slot = &mut self.dense[index as usize];
-            if slot.is_none() {
+            if *slot == NO_VAL {
                 if self.len >= max {
                     return false;
                 }
                 self.len += 1;
             }
-            *slot = Some(item);
+            *slot = item;
             return true;
         }
         // Grow the dense part only by a little at a time: a PUT of 4 billion must not
@@ -545,8 +576,8 @@ impl Memo {
             if self.len >= max {
                 return false;
             }
-            self.dense.resize(index as usize, None);
-            self.dense.push(Some(item));
+            self.dense.resize(index as usize, NO_VAL);
+            self.dense.push(item);
             self.len += 1;
             return true;
         }
@@ -589,6 +620,8 @@ pub(crate) struct Machine<'a, 'o> {
     stack: Vec<Val>,
     marks: Vec<usize>,
     memo: Memo,
+    /// The items of [`Val::Tuple`]s.
+    tuple_items: Vec<Val>,
 
     globals: Vec<GlobalRef>,
     findings: Vec<Finding>,
@@ -638,6 +671,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             stack: Vec::new(),
             marks: Vec::new(),
             memo: Memo::new(),
+            tuple_items: Vec::new(),
             globals: Vec::new(),
             findings: Vec::new(),
             findings_dropped: 0,
@@ -1094,20 +1128,47 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn tuple(&mut self, items: Vec<Val>) -> Result<Val, Halt> {
+        if !self.build {
+            return self.pooled_tuple(&items);
+        }
         let depth = self.depth_of(&items);
         let n = items.len();
-        let mut items = items;
-        if !self.build {
-            // Tuples keep their items even then (folding reads call arguments), and an Item
-            // cannot hold a `Text`: those strs get nodes.
-            for v in items.iter_mut() {
-                if let Val::Text { .. } = *v {
-                    let text = text_of(self.data, &[], *v).unwrap_or_default();
-                    *v = self.new_node(Node::Str(Cow::Borrowed(text)), 0, text.len())?;
-                }
-            }
+        self.new_node(Node::Tuple(items), depth, n)
+    }
+
+    /// TUPLE, TUPLE1-3: the stack's items from `start` become a tuple.
+    #[inline]
+    fn tuple_from_stack(&mut self, start: usize) -> Result<Val, Halt> {
+        if start < self.fence() || start > self.stack.len() {
+            return Err(self.underflow());
         }
-        self.new_node(Node::Tuple(self::items(items)), depth, n)
+        if self.build {
+            let items = self.stack.split_off(start);
+            return self.tuple(items);
+        }
+        let items = std::mem::take(&mut self.stack);
+        let made = self.pooled_tuple(&items[start..]);
+        self.stack = items;
+        self.stack.truncate(start);
+        made
+    }
+
+    /// A tuple when values are not built. Tuples keep their items even then: folding reads
+    /// call arguments.
+    fn pooled_tuple(&mut self, items: &[Val]) -> Result<Val, Halt> {
+        let (Ok(start), Ok(len)) = (
+            u32::try_from(self.tuple_items.len()),
+            u32::try_from(items.len()),
+        ) else {
+            return Err(self.limit(self.at, "more than 2^32 tuple items".into()));
+        };
+        self.tuple_items.extend_from_slice(items);
+        Ok(Val::Tuple { start, len })
+    }
+
+    /// The items of a tuple.
+    fn tuple_items_of(&self, item: Val) -> Option<&[Val]> {
+        tuple_items_of(&self.nodes, &self.tuple_items, item)
     }
 
     /// Pops the items from `start` (CPython's `Pdata_poptuple`).
@@ -1175,8 +1236,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             Some(("copyreg", "__newobj__" | "__newobj_ex__")) => 1,
             _ => return,
         };
-        let firsts: Vec<Val> = match self.node(args) {
-            Some(Node::Tuple(items)) => items.iter().take(callees).map(|&i| Val::of(i)).collect(),
+        let firsts: Vec<Val> = match self.tuple_items_of(args) {
+            Some(items) => items.iter().take(callees).copied().collect(),
             _ => return,
         };
         for callee in firsts {
@@ -1198,6 +1259,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 None => "nothing".into(),
             },
             Val::Text { .. } => "a str".into(),
+            Val::Tuple { .. } => "a tuple".into(),
         }
     }
 
@@ -1308,14 +1370,12 @@ impl<'a, 'o> Machine<'a, 'o> {
                 if self.stack.len() < n {
                     return Err(self.underflow());
                 }
-                let items = self.pop_from(self.stack.len() - n)?;
-                let item = self.tuple(items)?;
+                let item = self.tuple_from_stack(self.stack.len() - n)?;
                 self.push(item)?;
             }
             Op::Tuple => {
                 let start = self.marker()?;
-                let items = self.pop_from(start)?;
-                let item = self.tuple(items)?;
+                let item = self.tuple_from_stack(start)?;
                 self.push(item)?;
             }
             Op::List => {
@@ -2013,12 +2073,13 @@ impl<'a, 'o> Machine<'a, 'o> {
         let Some((module, name)) = self.named(callable) else {
             return Ok(None);
         };
-        let Some(Node::Tuple(args)) = self.node(args) else {
+        let Some(args) = self.tuple_items_of(args) else {
             return Ok(None);
         };
-        let args: Vec<Val> = args.iter().map(|&i| Val::of(i)).collect();
+        let args: Vec<Val> = args.to_vec();
         let (module, name) = (module.to_owned(), name.to_owned());
         let nodes = &self.nodes;
+        let pool = &self.tuple_items;
         let node_of = |item: Val| match item {
             Val::Ref(id) => nodes.get(id.index()),
             _ => None,
@@ -2027,10 +2088,10 @@ impl<'a, 'o> Machine<'a, 'o> {
         let str_of = |item: Val| text_of(data, nodes, item);
         let latin1_name = |item: Val| matches!(str_of(item), Some("latin1" | "latin-1"));
         let sequence = |item: Val| match node_of(item) {
-            Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
+            Some(Node::List(v) | Node::Set(v) | Node::FrozenSet(v)) => {
                 Some(v.iter().map(|&i| Val::of(i)).collect::<Vec<Val>>())
             }
-            _ => None,
+            _ => tuple_items_of(nodes, pool, item).map(<[Val]>::to_vec),
         };
         let number = |item: Val| match item {
             Val::Int(i) => Some(i as f64),
@@ -2120,7 +2181,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let depth = self.depth_of(&v).max(1);
                 let size = v.len();
                 if tuple {
-                    self.new_node(Node::Tuple(items(v)), depth, size)?
+                    self.tuple(v)?
                 } else if self.build {
                     self.new_node(Node::List(items(v)), depth, size)?
                 } else {
@@ -2272,7 +2333,7 @@ pub(crate) fn export(
             Node::Bytes(b) => Object::Bytes(b.into_owned()),
             Node::ByteArray(b) => Object::ByteArray(b.into_owned()),
             Node::List(v) => Object::List(items(v)),
-            Node::Tuple(v) => Object::Tuple(items(v)),
+            Node::Tuple(v) => Object::Tuple(items(v.into_iter().map(Val::item).collect())),
             Node::Set(v) => Object::Set(items(v)),
             Node::FrozenSet(v) => Object::FrozenSet(items(v)),
             Node::Dict(v) => Object::Dict(pairs(v)),

@@ -1117,3 +1117,47 @@ fn validate_modules_matches_the_fixture_manifest() {
     );
     eprintln!("{checked} fixtures checked");
 }
+
+/// Without values (scans), tuples are pooled slices and strs stay slices of the input; what
+/// the analysis reports must still be what loading reports.
+#[test]
+fn analysis_without_values_reports_tuples_as_loading_does() {
+    for pickle in [
+        // copyreg's helpers reading their classes from a tuple, fresh and from the memo.
+        &b"ccopy_reg\n_reconstructor\n(cmod\nCls\ncsubprocess\nPopen\n(lS'ls'\natR."[..],
+        b"ccopy_reg\n_reconstructor\n(cmod\nCls\ncbuiltins\nobject\nNtp0\n0g0\nR.",
+        b"\x80\x02ccopyreg\n__newobj__\ncos\nsystem\n\x85R.",
+        // Folds reading strs and numbers from argument tuples.
+        b"\x80\x04\x8c\x07_codecs\x8c\x06encode\x93\x8c\x02ab\x8c\x06latin1\x86R]b.",
+        b"\x80\x04\x8c\x08builtins\x8c\x07complex\x93G?\xf0\x00\x00\x00\x00\x00\x00K\x02\x86Ra.",
+        b"\x80\x04\x8c\x08builtins\x8c\x03set\x93K\x01K\x02\x86\x85R\x94\x8c\x01xa.",
+        b"\x80\x04\x8c\x08builtins\x8c\x05tuple\x93\x8c\x02os\x8c\x06system\x93\x85\x85R\x8c\x01xb.",
+        // Items, state and STACK_GLOBAL operands that are tuples.
+        b"\x80\x02K\x01\x85K\x02a.",
+        b"\x80\x02K\x01\x85}b.",
+        b"\x80\x04K\x01\x85\x8c\x01x\x93.",
+        b"\x80\x04)\x8c\x01x\x93.",
+    ] {
+        let analysis = analyze(pickle);
+        let loaded = load(pickle, &Limits::default());
+        let usage = |globals: &[GlobalRef]| {
+            globals
+                .iter()
+                .map(|g| (g.target.to_string(), g.usage))
+                .collect::<Vec<_>>()
+        };
+        let findings = |findings: &[pypickle_pickle::Finding]| {
+            findings
+                .iter()
+                .map(|f| (f.kind, f.message.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(usage(&analysis.globals), usage(&loaded.globals), "{pickle:?}");
+        assert_eq!(
+            findings(&analysis.findings),
+            findings(&loaded.findings),
+            "{pickle:?}"
+        );
+        assert_eq!(analysis.error, loaded.error, "{pickle:?}");
+    }
+}
