@@ -160,6 +160,14 @@ impl Value {
         }
     }
 
+    /// An empty graph with room for `objects` objects.
+    pub fn with_capacity(objects: usize) -> Self {
+        Value {
+            objects: Vec::with_capacity(objects),
+            root: Item::None,
+        }
+    }
+
     /// A graph of one inline scalar.
     pub fn from_item(root: Item) -> Self {
         assert!(!matches!(root, Item::Ref(_)), "a Ref needs its arena");

@@ -6,7 +6,7 @@
 
 use pypickle_core::{GlobalRef, Item, Target, Value};
 
-use crate::machine::{export, Finding, Limits, Machine, Options, PickleError};
+use crate::machine::{export, Finding, Limits, Machine, Options, PickleError, SkipAfterBuild};
 
 /// What a pickle imports and how, without its value.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +50,25 @@ pub fn analyze(bytes: &[u8]) -> Analysis {
 
 pub fn analyze_with(bytes: &[u8], options: &Options) -> Analysis {
     let outcome = Machine::new(bytes, options, false).run();
+    Analysis {
+        roots: outcome.roots.len(),
+        globals: outcome.globals,
+        findings: outcome.findings,
+        error: outcome.error,
+        protocols: outcome.protocols,
+        opcodes: outcome.opcodes,
+    }
+}
+
+/// [`analyze_with`] for streams with raw bytes after the BUILDs of one class (joblib's
+/// arrays): `skip` says where the opcodes resume after each. Values are built (to show the
+/// instances to `skip`), so `options.limits` bound the work as for [`load_with`].
+pub fn analyze_skipping<'o>(
+    bytes: &[u8],
+    options: &'o Options,
+    skip: SkipAfterBuild<'o>,
+) -> Analysis {
+    let outcome = Machine::new(bytes, options, true).skipping(skip).run();
     Analysis {
         roots: outcome.roots.len(),
         globals: outcome.globals,

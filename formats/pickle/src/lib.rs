@@ -31,6 +31,10 @@ pub mod reader;
 pub mod ser;
 pub mod write;
 
-pub use analysis::{analyze, analyze_with, load, load_with, validate_modules, Analysis, Loaded};
+pub use analysis::{
+    analyze, analyze_skipping, analyze_with, load, load_with, validate_modules, Analysis, Loaded,
+};
 pub use format::{load_value, Pickle};
-pub use machine::{Encoding, Finding, FindingKind, Limits, Options, PickleError};
+pub use machine::{
+    Encoding, Finding, FindingKind, Limits, Options, PickleError, SkipAfterBuild, SKIP_GRAPH_MAX,
+};

@@ -194,7 +194,7 @@ pub(crate) struct Outcome<'a> {
 
 /// An object of the machine's arena. Mirrors [`Object`] but borrows payloads from the input
 /// and defers conversions until a value is exported.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Node<'a> {
     BigInt(Box<BigInt>),
     /// LONG1/LONG4 bytes, converted on export.
@@ -592,6 +592,25 @@ impl Memo {
     }
 }
 
+/// Where the opcodes go on after a BUILD of a watched class (see [`SkipAfterBuild`]).
+pub type ResumeAt<'h> = dyn FnMut(&Value, Item, usize) -> Option<usize> + 'h;
+
+/// A class whose BUILDs are followed by bytes that are not opcodes: joblib writes each
+/// array's raw bytes right after the BUILD of its `NumpyArrayWrapper`.
+pub struct SkipAfterBuild<'h> {
+    pub module: &'h str,
+    pub name: &'h str,
+    /// Called after each BUILD of an instance made by calling `module.name`, with a copy of
+    /// the instance's graph (class, arguments, states: at most [`SKIP_GRAPH_MAX`] objects),
+    /// the instance, and the offset just past the BUILD; returns where the opcodes resume
+    /// (at or past that offset, within the data), or `None` to go on right there.
+    pub resume: &'h mut ResumeAt<'h>,
+}
+
+/// The most objects of an instance's graph handed to [`SkipAfterBuild::resume`]; a larger
+/// instance is not offered (its stream then goes on after the BUILD).
+pub const SKIP_GRAPH_MAX: usize = 4096;
+
 /// What an opcode did to the run.
 enum Flow {
     Continue,
@@ -607,6 +626,7 @@ type Step = Result<Flow, Halt>;
 pub(crate) struct Machine<'a, 'o> {
     data: &'a [u8],
     options: &'o Options,
+    skip: Option<SkipAfterBuild<'o>>,
     /// Whether lists, dicts and sets keep their items and payloads are exported.
     build: bool,
 
@@ -663,6 +683,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         Machine {
             data,
             options,
+            skip: None,
             build,
             nodes,
             depths: Vec::new(),
@@ -694,6 +715,13 @@ impl<'a, 'o> Machine<'a, 'o> {
             halted: None,
             depths_stale: false,
         }
+    }
+
+    /// Watches the BUILDs of one class (values must be built).
+    pub(crate) fn skipping(mut self, skip: SkipAfterBuild<'o>) -> Self {
+        debug_assert!(self.build, "skipping needs built values");
+        self.skip = Some(skip);
+        self
     }
 
     /// Runs every pickle of the input.
@@ -1589,6 +1617,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let state = self.pop()?;
                 let target = self.top()?;
                 self.build_state(target, state)?;
+                if self.skip.is_some() {
+                    self.after_watched_build(target);
+                }
             }
             Op::PersId => {
                 let Arg::PersId(pid) = self.arg(op)? else {
@@ -1681,6 +1712,76 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// After a BUILD of `target`: if it is an instance of the watched class, lets the caller
+    /// move the cursor past the bytes that follow it.
+    fn after_watched_build(&mut self, target: Val) {
+        let Some(Node::Instance(inst)) = self.node(target) else {
+            return;
+        };
+        let Some(skip) = &self.skip else { return };
+        let watched = match self.named(Val::of(inst.callable)) {
+            Some((module, name)) => module == skip.module && name == skip.name,
+            None => false,
+        };
+        if !watched {
+            return;
+        }
+        let Some((value, item)) = self.subgraph(target, SKIP_GRAPH_MAX) else {
+            return;
+        };
+        let here = self.pos;
+        let Some(skip) = &mut self.skip else { return };
+        match (skip.resume)(&value, item, here) {
+            Some(next) if next >= here && next <= self.data.len() => {
+                self.pos = next;
+                // The skipped bytes are not opcodes: frame accounting starts afresh.
+                self.frame_end = None;
+                self.frame_watch = u64::MAX;
+            }
+            _ => {}
+        }
+    }
+
+    /// A copy of the graph reachable from `root` as a [`Value`] (`None` past `max` objects).
+    fn subgraph(&self, root: Val, max: usize) -> Option<(Value, Item)> {
+        let mut ids: HashMap<u32, u32> = HashMap::new();
+        let mut order: Vec<u32> = Vec::new();
+        let visit = |item: Item, ids: &mut HashMap<u32, u32>, order: &mut Vec<u32>| {
+            if let Item::Ref(id) = item {
+                if let std::collections::hash_map::Entry::Vacant(slot) = ids.entry(id.0) {
+                    slot.insert(order.len() as u32);
+                    order.push(id.0);
+                }
+            }
+        };
+        visit(root.item(), &mut ids, &mut order);
+        let mut next = 0;
+        while next < order.len() {
+            if order.len() > max {
+                return None;
+            }
+            let node = self.nodes.get(order[next] as usize)?;
+            let mut k = 0;
+            while let Some(child) = node.child(k) {
+                visit(child, &mut ids, &mut order);
+                k += 1;
+            }
+            next += 1;
+        }
+        let map = |item: Item| match item {
+            Item::Ref(id) => Item::Ref(ObjectId(ids[&id.0])),
+            other => other,
+        };
+        let mut value = Value::with_capacity(order.len());
+        for &id in &order {
+            let node = self.nodes[id as usize].clone();
+            value.push(into_object(node, &self.globals, Some(&map)));
+        }
+        let root = map(root.item());
+        value.set_root(root);
+        Some((value, root))
     }
 
     #[cold]
@@ -2305,14 +2406,36 @@ pub(crate) fn export(
         Item::Ref(id) if compact => Item::Ref(ObjectId(remap[id.index()])),
         other => other,
     };
+    let mut value = Value::with_capacity(next as usize);
+    for (old, node) in nodes.into_iter().enumerate() {
+        if remap[old] != UNSEEN {
+            value.push(into_object(
+                node,
+                globals,
+                compact.then_some(&map as &dyn Fn(Item) -> Item),
+            ));
+        }
+    }
+    let roots: Vec<Item> = roots.iter().map(|v| map(v.item())).collect();
+    let partial: Vec<Item> = partial.iter().map(|v| map(v.item())).collect();
+    value.set_root(roots.first().copied().unwrap_or(Item::None));
+    Ok((value, roots, partial))
+}
+
+/// The core object a node stands for, its references passed through `map` (when ids change).
+fn into_object(
+    node: Node<'_>,
+    globals: &[GlobalRef],
+    map: Option<&dyn Fn(Item) -> Item>,
+) -> Object {
     let items = |mut v: Vec<Item>| -> Vec<Item> {
-        if compact {
+        if let Some(map) = map {
             v.iter_mut().for_each(|i| *i = map(*i));
         }
         v
     };
     let pairs = |mut v: Vec<(Item, Item)>| -> Vec<(Item, Item)> {
-        if compact {
+        if let Some(map) = map {
             v.iter_mut().for_each(|(k, x)| {
                 *k = map(*k);
                 *x = map(*x);
@@ -2320,51 +2443,41 @@ pub(crate) fn export(
         }
         v
     };
-    let mut value = Value::new();
-    for (old, node) in nodes.into_iter().enumerate() {
-        if remap[old] == UNSEEN {
-            continue;
-        }
-        let object = match node {
-            Node::BigInt(b) => Object::BigInt(*b),
-            Node::Long(bytes) => Object::BigInt(BigInt::from_signed_bytes_le(bytes)),
-            Node::Complex(re, im) => Object::Complex { re, im },
-            Node::Str(s) => Object::Str(s.into_owned()),
-            Node::Bytes(b) => Object::Bytes(b.into_owned()),
-            Node::ByteArray(b) => Object::ByteArray(b.into_owned()),
-            Node::List(v) => Object::List(items(v)),
-            Node::Tuple(v) => Object::Tuple(items(v.into_iter().map(Val::item).collect())),
-            Node::Set(v) => Object::Set(items(v)),
-            Node::FrozenSet(v) => Object::FrozenSet(items(v)),
-            Node::Dict(v) => Object::Dict(pairs(v)),
-            Node::Global(g) => match &globals[g as usize].target {
-                Target::Named { module, name } => Object::Global {
-                    module: module.clone(),
-                    name: name.clone(),
-                },
-                Target::Extension(code) => Object::Extension(*code),
+    let one = |item: Item| map.map_or(item, |map| map(item));
+    match node {
+        Node::BigInt(b) => Object::BigInt(*b),
+        Node::Long(bytes) => Object::BigInt(BigInt::from_signed_bytes_le(bytes)),
+        Node::Complex(re, im) => Object::Complex { re, im },
+        Node::Str(s) => Object::Str(s.into_owned()),
+        Node::Bytes(b) => Object::Bytes(b.into_owned()),
+        Node::ByteArray(b) => Object::ByteArray(b.into_owned()),
+        Node::List(v) => Object::List(items(v)),
+        Node::Tuple(v) => Object::Tuple(items(v.into_iter().map(Val::item).collect())),
+        Node::Set(v) => Object::Set(items(v)),
+        Node::FrozenSet(v) => Object::FrozenSet(items(v)),
+        Node::Dict(v) => Object::Dict(pairs(v)),
+        Node::Global(g) => match &globals[g as usize].target {
+            Target::Named { module, name } => Object::Global {
+                module: module.clone(),
+                name: name.clone(),
             },
-            Node::Instance(mut inst) => {
-                if compact {
-                    inst.callable = map(inst.callable);
-                    inst.args = map(inst.args);
-                    inst.kwargs = inst.kwargs.map(map);
-                    inst.state = items(std::mem::take(&mut inst.state));
-                    inst.list_items = items(std::mem::take(&mut inst.list_items));
-                    inst.dict_items = pairs(std::mem::take(&mut inst.dict_items));
-                    inst.set_items = items(std::mem::take(&mut inst.set_items));
-                }
-                Object::Instance(inst)
+            Target::Extension(code) => Object::Extension(*code),
+        },
+        Node::Instance(mut inst) => {
+            if map.is_some() {
+                inst.callable = one(inst.callable);
+                inst.args = one(inst.args);
+                inst.kwargs = inst.kwargs.map(one);
+                inst.state = items(std::mem::take(&mut inst.state));
+                inst.list_items = items(std::mem::take(&mut inst.list_items));
+                inst.dict_items = pairs(std::mem::take(&mut inst.dict_items));
+                inst.set_items = items(std::mem::take(&mut inst.set_items));
             }
-            Node::PersistentId(pid) => Object::PersistentId(map(pid)),
-            Node::Buffer { index, readonly } => Object::Buffer { index, readonly },
-        };
-        value.push(object);
+            Object::Instance(inst)
+        }
+        Node::PersistentId(pid) => Object::PersistentId(one(pid)),
+        Node::Buffer { index, readonly } => Object::Buffer { index, readonly },
     }
-    let roots: Vec<Item> = roots.iter().map(|v| map(v.item())).collect();
-    let partial: Vec<Item> = partial.iter().map(|v| map(v.item())).collect();
-    value.set_root(roots.first().copied().unwrap_or(Item::None));
-    Ok((value, roots, partial))
 }
 
 /// Fails when a path of containment through the reachable nodes (back edges of cycles left

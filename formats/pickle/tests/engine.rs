@@ -1161,3 +1161,68 @@ fn analysis_without_values_reports_tuples_as_loading_does() {
         assert_eq!(analysis.error, loaded.error, "{pickle:?}");
     }
 }
+
+/// joblib writes raw array bytes after the BUILD of each `NumpyArrayWrapper`: the caller of
+/// `analyze_skipping` is shown each such instance and says where the opcodes resume.
+#[test]
+fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
+    use pypickle_pickle::{analyze_skipping, SkipAfterBuild};
+    // W() with state {'n': 3}, then 3 raw bytes, then os.system; (W, os.system) is the root.
+    let mut pickle = b"\x80\x02cmod\nW\n)\x81}X\x01\x00\x00\x00nK\x03sb".to_vec();
+    let after_build = pickle.len();
+    pickle.extend_from_slice(b"\xff\xfe\xfd");
+    pickle.extend_from_slice(b"cos\nsystem\n\x86.");
+    let mut seen = Vec::new();
+    let mut resume = |value: &Value, wrapper: Item, end: usize| -> Option<usize> {
+        let Some(Object::Instance(inst)) = value.object(wrapper) else {
+            return None;
+        };
+        let Some(Object::Dict(pairs)) = value.object(*inst.state.last()?) else {
+            return None;
+        };
+        let Item::Int(n) = pairs.iter().find(|(k, _)| value.as_str(*k) == Some("n"))?.1 else {
+            return None;
+        };
+        seen.push(end);
+        Some(end + n as usize)
+    };
+    let options = Options::default();
+    let analysis = analyze_skipping(
+        &pickle,
+        &options,
+        SkipAfterBuild {
+            module: "mod",
+            name: "W",
+            resume: &mut resume,
+        },
+    );
+    assert_eq!(seen, [after_build]);
+    assert_eq!(analysis.error, None);
+    assert_eq!(targets(&analysis.globals), ["mod.W", "os.system"]);
+    assert_eq!(analysis.globals[1].offset, after_build as u64 + 3);
+    // Without the skip, the raw bytes break the stream: never a clean result.
+    assert!(analyze(&pickle).error.is_some());
+    // Another class is not offered; a resume point outside the data is ignored.
+    let mut never = |_: &Value, _: Item, _: usize| -> Option<usize> { panic!("not watched") };
+    let other = analyze_skipping(
+        &pickle,
+        &options,
+        SkipAfterBuild {
+            module: "mod",
+            name: "Other",
+            resume: &mut never,
+        },
+    );
+    assert!(other.error.is_some());
+    let mut too_far = |_: &Value, _: Item, _: usize| -> Option<usize> { Some(usize::MAX) };
+    let far = analyze_skipping(
+        &pickle,
+        &options,
+        SkipAfterBuild {
+            module: "mod",
+            name: "W",
+            resume: &mut too_far,
+        },
+    );
+    assert!(far.error.is_some());
+}
