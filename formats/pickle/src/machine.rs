@@ -241,6 +241,29 @@ impl Node<'_> {
         }
     }
 
+    /// Calls `f` with every item this node holds, in [`Value::children`] order (what
+    /// [`Node::child`] gives one at a time, without a search per item).
+    #[inline]
+    fn for_each_child(&self, mut f: impl FnMut(Item)) {
+        match self {
+            Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.iter().for_each(|&i| f(i)),
+            Node::Tuple(v) => v.iter().for_each(|i| f(i.item())),
+            Node::Dict(pairs) => pairs.iter().for_each(|&(key, value)| {
+                f(key);
+                f(value);
+            }),
+            Node::PersistentId(pid) => f(*pid),
+            Node::Instance(inst) => {
+                let mut k = 0;
+                while let Some(child) = instance_child(inst, k) {
+                    f(child);
+                    k += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The `k`-th item this node holds, in [`Value::children`] order.
     fn child(&self, k: usize) -> Option<Item> {
         match self {
@@ -489,19 +512,29 @@ fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Item, Item)], key: Item) -> Opt
                 return Some(p);
             }
             // A str or bytes equal to a key held by another object.
-            let wanted = match nodes.get(id.index()) {
-                Some(Node::Str(s)) => Key::Str(s),
-                Some(Node::Bytes(b)) => Key::Bytes(b),
-                _ => return None,
-            };
-            pairs.iter().position(|&(k, _)| match k {
-                Item::Ref(kid) => match (nodes.get(kid.index()), wanted) {
-                    (Some(Node::Str(t)), Key::Str(s)) => t.len() == s.len() && **t == *s,
-                    (Some(Node::Bytes(t)), Key::Bytes(b)) => t.len() == b.len() && **t == *b,
-                    _ => false,
-                },
-                _ => false,
-            })
+            match nodes.get(id.index()) {
+                Some(Node::Str(s)) => {
+                    let s = s.as_bytes();
+                    pairs.iter().position(|&(k, _)| match k {
+                        Item::Ref(kid) => match nodes.get(kid.index()) {
+                            Some(Node::Str(t)) => t.len() == s.len() && t.as_bytes() == s,
+                            _ => false,
+                        },
+                        _ => false,
+                    })
+                }
+                Some(Node::Bytes(b)) => {
+                    let b: &[u8] = b;
+                    pairs.iter().position(|&(k, _)| match k {
+                        Item::Ref(kid) => match nodes.get(kid.index()) {
+                            Some(Node::Bytes(t)) => t.len() == b.len() && **t == *b,
+                            _ => false,
+                        },
+                        _ => false,
+                    })
+                }
+                _ => None,
+            }
         }
         _ => {
             let wanted = key_of(nodes, key)?;
@@ -509,6 +542,14 @@ fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Item, Item)], key: Item) -> Opt
                 .iter()
                 .position(|&(k, _)| !matches!(k, Item::Ref(_)) && key_of(nodes, k) == Some(wanted))
         }
+    }
+}
+
+/// How many entries a dict node holds.
+fn pairs_len(node: &Node<'_>) -> usize {
+    match node {
+        Node::Dict(pairs) => pairs.len(),
+        _ => 0,
     }
 }
 
@@ -679,14 +720,22 @@ pub(crate) struct Machine<'a, 'o> {
 
 impl<'a, 'o> Machine<'a, 'o> {
     pub(crate) fn new(data: &'a [u8], options: &'o Options, build: bool) -> Self {
-        let nodes = if build { Vec::new() } else { Shape::nodes() };
+        // Room for the objects an opcode-dense input makes (about one per 20 bytes), so the
+        // arena is not copied as it grows; capped, since a large input is mostly payload.
+        let expected = if build {
+            (data.len() / 24).min(1 << 22)
+        } else {
+            0
+        };
+        let mut nodes = if build { Vec::new() } else { Shape::nodes() };
+        nodes.reserve(expected);
         Machine {
             data,
             options,
             skip: None,
             build,
             nodes,
-            depths: Vec::new(),
+            depths: Vec::with_capacity(expected),
             indexes: HashMap::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
             stack: Vec::new(),
@@ -1763,11 +1812,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 return None;
             }
             let node = self.nodes.get(order[next] as usize)?;
-            let mut k = 0;
-            while let Some(child) = node.child(k) {
-                visit(child, &mut ids, &mut order);
-                k += 1;
-            }
+            node.for_each_child(|child| visit(child, &mut ids, &mut order));
             next += 1;
         }
         let map = |item: Item| match item {
@@ -1951,8 +1996,29 @@ impl<'a, 'o> Machine<'a, 'o> {
                     pairs.reserve_exact((self.stack.len() - start) / 2);
                 }
                 self.deepen_from_stack(id, start)?;
-                for k in (start..self.stack.len()).step_by(2) {
-                    self.dict_insert(id, self.stack[k], self.stack[k + 1]);
+                let fits_small = pairs_len(&self.nodes[id.index()])
+                    + (self.stack.len() - start) / 2
+                    < INDEX_FROM;
+                if fits_small {
+                    // The usual small dict: searched linearly, taken out of the arena once.
+                    let mut pairs = match &mut self.nodes[id.index()] {
+                        Node::Dict(pairs) => std::mem::take(pairs),
+                        _ => Vec::new(),
+                    };
+                    for pair in self.stack[start..].chunks_exact(2) {
+                        let (key, value) = (pair[0].item(), pair[1].item());
+                        match small_dict_find(&self.nodes, &pairs, key) {
+                            Some(pos) => pairs[pos].1 = value,
+                            None => pairs.push((key, value)),
+                        }
+                    }
+                    if let Node::Dict(slot) = &mut self.nodes[id.index()] {
+                        *slot = pairs;
+                    }
+                } else {
+                    for k in (start..self.stack.len()).step_by(2) {
+                        self.dict_insert(id, self.stack[k], self.stack[k + 1]);
+                    }
                 }
             } else {
                 let items = &self.stack[start..];
@@ -2383,12 +2449,7 @@ pub(crate) fn export(
         seen_mark(item.item(), &mut remap, &mut todo);
     }
     while let Some(id) = todo.pop() {
-        let node = &nodes[id as usize];
-        let mut k = 0;
-        while let Some(child) = node.child(k) {
-            seen_mark(child, &mut remap, &mut todo);
-            k += 1;
-        }
+        nodes[id as usize].for_each_child(|child| seen_mark(child, &mut remap, &mut todo));
     }
     if let Some(max_depth) = max_depth {
         longest_path_check(&nodes, &remap, max_depth)?;
