@@ -889,11 +889,7 @@ fn central_by_zip_crate(ctx: &mut Ctx, data: &[u8], p: &str, entries: &mut Vec<E
                 };
                 let header = file.header_start() as usize;
                 let name = String::from_utf8_lossy(file.name_raw()).into_owned();
-                let method: u16 = match file.compression() {
-                    zip::CompressionMethod::Stored => 0,
-                    zip::CompressionMethod::Deflated => 8,
-                    _ => 0xffff,
-                };
+                let method = zip_method_number(file.compression());
                 let crc = file.crc32();
                 let compressed = file.compressed_size();
                 drop(file);
@@ -919,6 +915,67 @@ fn central_by_zip_crate(ctx: &mut Ctx, data: &[u8], p: &str, entries: &mut Vec<E
             "{p}zip: central directory unreadable ({e}); local headers scanned"
         )),
     }
+}
+
+/// The zip methods read (Python's `zipfile` reads 0, 8, 12 and 14; zstd and xz appear in the wild),
+/// by number; any other method is an error.
+fn zip_method_name(method: u16) -> Option<&'static str> {
+    match method {
+        0 => Some("stored"),
+        8 => Some("deflate"),
+        12 => Some("bzip2"),
+        14 => Some("lzma"),
+        93 => Some("zstd"),
+        95 => Some("xz"),
+        _ => None,
+    }
+}
+
+/// The number of a method the zip crate names (it names only the methods of its enabled features);
+/// 0xffff, never read, for any other.
+fn zip_method_number(method: zip::CompressionMethod) -> u16 {
+    use zip::CompressionMethod as M;
+    [
+        (M::STORE, 0),
+        (M::DEFLATE, 8),
+        (M::BZIP2, 12),
+        (M::LZMA, 14),
+        (M::ZSTD, 93),
+        (M::XZ, 95),
+    ]
+    .into_iter()
+    .find(|(m, _)| *m == method)
+    .map_or(0xffff, |(_, n)| n)
+}
+
+/// A compressed member's data, bounded like every stream.
+fn unzip(method: u16, raw: &[u8], options: &ScanOptions) -> Result<Vec<u8>, String> {
+    match method {
+        8 => deflate(raw, options),
+        12 => decompress("bz2", raw, options),
+        14 => zip_lzma(raw, options),
+        93 => decompress("zstd", raw, options),
+        95 => decompress("xz", raw, options),
+        m => Err(format!("compression method {m} not supported")),
+    }
+}
+
+/// Zip's LZMA (method 14): a 2-byte LZMA SDK version, a 2-byte properties size (5), the
+/// properties, then raw LZMA1 data. Read as an `.lzma` (alone) stream of unknown size, so the
+/// data must end with the end-of-stream marker (as Python's `zipfile` writes it).
+fn zip_lzma(raw: &[u8], options: &ScanOptions) -> Result<Vec<u8>, String> {
+    let size = u16_at(raw, 2).ok_or("truncated header")?;
+    if size != 5 {
+        return Err(format!("properties size {size}, not 5"));
+    }
+    let props = raw.get(4..9).ok_or("truncated properties")?;
+    let mut header = [0xffu8; 13];
+    header[..5].copy_from_slice(props);
+    let stream = xz2::stream::Stream::new_lzma_decoder(u64::MAX).map_err(|e| e.to_string())?;
+    bounded(
+        xz2::read::XzDecoder::new_stream((&header[..]).chain(&raw[9..]), stream),
+        cap(raw.len(), options),
+    )
 }
 
 fn zip(ctx: &mut Ctx, data: &[u8], member: Option<&str>, depth: usize) {
@@ -1030,22 +1087,24 @@ fn zip(ctx: &mut Ctx, data: &[u8], member: Option<&str>, depth: usize) {
         };
         let content = match entry.method {
             0 => std::borrow::Cow::Borrowed(raw),
-            8 => match deflate(raw, ctx.options) {
-                Ok(d) => std::borrow::Cow::Owned(d),
-                Err(e) => {
-                    ctx.out
-                        .errors
-                        .push(format!("{p}zip: {}: deflate: {e}", entry.name));
+            m => match zip_method_name(m) {
+                Some(method) => match unzip(m, raw, ctx.options) {
+                    Ok(d) => std::borrow::Cow::Owned(d),
+                    Err(e) => {
+                        ctx.out
+                            .errors
+                            .push(format!("{p}zip: {}: {method}: {e}", entry.name));
+                        continue;
+                    }
+                },
+                None => {
+                    ctx.out.errors.push(format!(
+                        "{p}zip: {}: compression method {m} not supported",
+                        entry.name
+                    ));
                     continue;
                 }
             },
-            m => {
-                ctx.out.errors.push(format!(
-                    "{p}zip: {}: compression method {m} not supported",
-                    entry.name
-                ));
-                continue;
-            }
         };
         let crc = crc32fast::hash(&content);
         if crc != entry.crc || (entry.local.crc != entry.crc && entry.local.flags & 0x08 == 0) {
@@ -1055,5 +1114,169 @@ fn zip(ctx: &mut Ctx, data: &[u8], member: Option<&str>, depth: usize) {
             ));
         }
         blob(ctx, &content, Some(&path), depth + 1, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use crate::scan::{scan_bytes_report, FileReport, FileVerdict, ScanOptions};
+
+    /// `os.system("echo pwned")`, protocol 2.
+    const BAD: &[u8] = b"\x80\x02cos\nsystem\nX\x0a\x00\x00\x00echo pwned\x85R.";
+    const NAME: &str = "archive/data.pkl";
+
+    /// A zip of one member whose (compressed) data is `data`.
+    fn zip_of(method: u16, data: &[u8], plain: &[u8]) -> Vec<u8> {
+        let crc = crc32fast::hash(plain).to_le_bytes();
+        let (csize, usize_) = (data.len() as u32, plain.len() as u32);
+        let name = NAME.as_bytes();
+        let mut out = b"PK\x03\x04".to_vec();
+        for v in [20u16, 0, method, 0, 0x21] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(crc);
+        out.extend(csize.to_le_bytes());
+        out.extend(usize_.to_le_bytes());
+        out.extend((name.len() as u16).to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out.extend(name);
+        out.extend(data);
+        let cd = out.len() as u32;
+        out.extend(b"PK\x01\x02");
+        for v in [20u16, 20, 0, method, 0, 0x21] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(crc);
+        out.extend(csize.to_le_bytes());
+        out.extend(usize_.to_le_bytes());
+        for v in [name.len() as u16, 0, 0, 0, 0] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(0u32.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend(name);
+        let cd_size = out.len() as u32 - cd;
+        out.extend(b"PK\x05\x06");
+        for v in [0u16, 0, 1, 1] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(cd_size.to_le_bytes());
+        out.extend(cd.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out
+    }
+
+    fn report(bytes: &[u8], options: &ScanOptions) -> FileReport {
+        scan_bytes_report("test.zip", bytes, options)
+    }
+
+    fn assert_refused(report: &FileReport) {
+        assert_eq!(report.verdict, FileVerdict::Unsafe, "{report:?}");
+        assert!(report.error.is_none(), "{report:?}");
+        let refused: Vec<_> = report.refused().collect();
+        assert!(
+            refused
+                .iter()
+                .any(|g| g.global.target.to_string() == "os.system"
+                    && g.global.member.as_deref() == Some(NAME)),
+            "{report:?}"
+        );
+    }
+
+    fn bzip2(data: &[u8]) -> Vec<u8> {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Zip's LZMA member data, as Python's zipfile writes it (end-of-stream marker).
+    fn zip_lzma(data: &[u8]) -> Vec<u8> {
+        let options = xz2::stream::LzmaOptions::new_preset(6).unwrap();
+        let stream = xz2::stream::Stream::new_lzma_encoder(&options).unwrap();
+        let mut e = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+        e.write_all(data).unwrap();
+        let alone = e.finish().unwrap();
+        // .lzma alone: 5 properties bytes, 8 size bytes, the data.
+        let mut out = vec![9, 20, 5, 0];
+        out.extend(&alone[..5]);
+        out.extend(&alone[13..]);
+        out
+    }
+
+    #[test]
+    fn bzip2_member() {
+        let zip = zip_of(12, &bzip2(BAD), BAD);
+        assert_refused(&report(&zip, &ScanOptions::default()));
+    }
+
+    #[test]
+    fn lzma_member() {
+        let zip = zip_of(14, &zip_lzma(BAD), BAD);
+        assert_refused(&report(&zip, &ScanOptions::default()));
+    }
+
+    #[test]
+    fn zstd_and_xz_members() {
+        let zip = zip_of(93, &zstd::encode_all(BAD, 3).unwrap(), BAD);
+        assert_refused(&report(&zip, &ScanOptions::default()));
+        let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+        e.write_all(BAD).unwrap();
+        let zip = zip_of(95, &e.finish().unwrap(), BAD);
+        assert_refused(&report(&zip, &ScanOptions::default()));
+    }
+
+    #[test]
+    fn bad_lzma_members_are_errors() {
+        let good = zip_lzma(BAD);
+        let mut props4 = good.clone();
+        props4[2] = 4;
+        let cases: [(&[u8], &str); 4] = [
+            (&props4, "properties size 4"),
+            (&good[..3], "truncated header"),
+            (&good[..7], "truncated properties"),
+            (&good[..good.len() / 2], ""),
+        ];
+        for (data, why) in cases {
+            let report = report(&zip_of(14, data, BAD), &ScanOptions::default());
+            assert_eq!(report.verdict, FileVerdict::Error, "{report:?}");
+            let error = report.error.unwrap();
+            assert!(
+                error.starts_with("zip: archive/data.pkl: lzma: "),
+                "{error}"
+            );
+            assert!(error.contains(why), "{error}");
+        }
+    }
+
+    #[test]
+    fn bombs_are_errors() {
+        let options = ScanOptions {
+            max_decompressed: 64 << 10,
+            ..ScanOptions::default()
+        };
+        let zeros = vec![0u8; 1 << 20];
+        for (method, data) in [(12, bzip2(&zeros)), (14, zip_lzma(&zeros))] {
+            let report = report(&zip_of(method, &data, &zeros), &options);
+            assert_eq!(report.verdict, FileVerdict::Error, "{report:?}");
+            let error = report.error.unwrap();
+            assert!(error.contains("decompression bomb"), "{error}");
+            assert!(error.starts_with("zip: archive/data.pkl: "), "{error}");
+        }
+    }
+
+    #[test]
+    fn other_methods_are_never_safe() {
+        // PPMd (98): not read, so an error even though the data is a plain pickle.
+        let report = report(
+            &zip_of(98, b"\x80\x02K\x01.", b"\x80\x02K\x01."),
+            &Default::default(),
+        );
+        assert_eq!(report.verdict, FileVerdict::Error, "{report:?}");
+        assert_eq!(
+            report.error.as_deref(),
+            Some("zip: archive/data.pkl: compression method 98 not supported")
+        );
     }
 }
