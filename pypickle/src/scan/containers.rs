@@ -7,7 +7,7 @@ use pypickle_core::value::{Item, Object, Value};
 use pypickle_core::{envelope, Target};
 use pypickle_pickle::opcodes::Op;
 use pypickle_pickle::reader::{Arg, Reader};
-use pypickle_pickle::{analyze, Limits};
+use pypickle_pickle::{analyze, analyze_skipping, Options, SkipAfterBuild};
 
 use super::{PickleStream, ScanOptions, Scanned};
 
@@ -48,8 +48,6 @@ impl fmt::Display for Content {
 const TORCH_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 const WRAPPER_MODULE: &str = "joblib.numpy_pickle";
 const WRAPPER_NAME: &str = "NumpyArrayWrapper";
-/// Work allowed for locating joblib arrays, in bytes re-read, per input byte (plus a floor).
-const JOBLIB_PROBE_FACTOR: usize = 64;
 
 struct Ctx<'o> {
     options: &'o ScanOptions,
@@ -461,152 +459,98 @@ fn torch_legacy(ctx: &mut Ctx, data: &[u8], member: Option<&str>) {
 
 /// A joblib stream: after each `NumpyArrayWrapper` BUILD the array follows, as raw bytes
 /// (optionally after a padding-length byte and padding) or, for object arrays, as a nested
-/// pickle. The array bytes are cut out and the opcodes around them analysed as one stream.
+/// pickle. One run of the machine reads the opcodes; at each wrapper's BUILD it is shown the
+/// wrapper and resumes past its array, so the work is linear in the file.
 fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) {
     let p = prefix(member);
-    // The spliced stream, and where each of its pieces came from: (spliced start, file start).
-    let mut spliced: Vec<u8> = Vec::new();
-    let mut pieces: Vec<(usize, usize)> = Vec::new();
-    let mut copied = 0usize; // file offset of the first byte not yet copied
-    let mut pos = 0usize; // where reading resumes
-    let mut seen_wrapper = false;
-    let mut budget = data.len().saturating_mul(JOBLIB_PROBE_FACTOR).max(64 << 20);
     let mut arrays = 0usize;
-    let mut aligned_only = false;
+    // The byte ranges that are arrays, not opcodes (for the spliced stream `inspect` shows).
+    let mut skipped: Vec<(usize, usize)> = Vec::new();
+    let mut nested_globals = Vec::new();
     let mut nested_errors = Vec::new();
-    'outer: loop {
-        let mut reader = Reader::at(data, pos);
-        loop {
-            let ins = match reader.next() {
-                Some(Ok(ins)) => ins,
-                _ => break 'outer,
-            };
-            match (&ins.op, &ins.arg) {
-                (_, Arg::Str { text, .. }) if text == WRAPPER_NAME => seen_wrapper = true,
-                (_, Arg::Global { name, .. }) if *name == WRAPPER_NAME => seen_wrapper = true,
-                _ => {}
-            }
-            if ins.op != Op::Build || !seen_wrapper {
-                continue;
-            }
-            let end = ins.end as usize;
-            // Once the file is known to align its arrays (joblib >= 1.2), only a BUILD followed
-            // by joblib's padding (a length byte, then that many 0xff) or by a nested pickle
-            // (object arrays) can end a wrapper: the other BUILDs are not probed. A wrapper
-            // without either is not cut out, so the stream breaks there: an error, never safe.
-            if aligned_only && !after_wrapper(data, end) {
-                continue;
-            }
-            let mut probe = spliced.clone();
-            probe.extend_from_slice(&data[copied..end]);
-            if budget < probe.len() {
-                ctx.out.errors.push(format!(
-                    "{p}joblib: too much work locating the arrays (given up at offset {})",
-                    base + end
-                ));
-                break 'outer;
-            }
-            budget -= probe.len();
-            let Some(array) = wrapper_on_top(&probe) else {
-                continue;
-            };
-            arrays += 1;
-            pieces.push((spliced.len(), copied));
-            spliced.extend_from_slice(&data[copied..end]);
-            let next = match array {
-                Array::Objects => {
-                    // A complete pickle of its own follows.
-                    let mut inner = Reader::at(data, end);
-                    let mut stop = None;
-                    for ins in inner.by_ref() {
-                        match ins {
-                            Ok(ins) if ins.op == Op::Stop => {
-                                stop = Some(ins.end as usize);
-                                break;
-                            }
-                            Ok(_) => {}
-                            Err(_) => break,
-                        }
-                    }
-                    let stop_end = stop.unwrap_or(data.len());
-                    let analysis = analyze(&data[end..stop_end]);
-                    for mut g in analysis.globals {
-                        g.offset += (base + end) as u64;
-                        g.member = member.map(str::to_string);
-                        ctx.out.globals.push(g);
-                    }
-                    if let Some(e) = analysis.error {
-                        nested_errors.push(format!(
-                            "{p}joblib object array at offset {}: {}",
-                            base + end + e.offset as usize,
-                            e.message
-                        ));
-                    }
-                    if stop.is_none() {
-                        break 'outer;
-                    }
-                    stop_end
+    let mut resume = |value: &Value, wrapper: Item, end: usize| -> Option<usize> {
+        let array = wrapper_layout(value, wrapper)?;
+        arrays += 1;
+        let next = match array {
+            Array::Objects => {
+                // A complete pickle of its own follows.
+                let stop = Reader::at(data, end)
+                    .map_while(Result::ok)
+                    .find(|ins| ins.op == Op::Stop)
+                    .map(|ins| ins.end as usize);
+                let stop_end = stop.unwrap_or(data.len());
+                let analysis = analyze(&data[end..stop_end]);
+                for mut g in analysis.globals {
+                    g.offset += (base + end) as u64;
+                    g.member = member.map(str::to_string);
+                    nested_globals.push(g);
                 }
-                Array::Raw { bytes, aligned } => {
-                    if arrays == 1 && aligned {
-                        aligned_only = true;
-                    }
-                    let mut at = end;
-                    if aligned {
-                        let Some(&pad) = data.get(at) else {
+                if let Some(e) = analysis.error {
+                    nested_errors.push(format!(
+                        "{p}joblib object array at offset {}: {}",
+                        base + end + e.offset as usize,
+                        e.message
+                    ));
+                }
+                stop_end
+            }
+            Array::Raw { bytes, aligned } => {
+                let mut at = end;
+                if aligned {
+                    match data.get(at) {
+                        Some(&pad) => at += 1 + pad as usize,
+                        None => {
                             nested_errors.push(format!(
                                 "{p}joblib array at offset {}: truncated",
                                 base + end
                             ));
-                            copied = data.len();
-                            break 'outer;
-                        };
-                        at += 1 + pad as usize;
-                    }
-                    match at.checked_add(bytes as usize) {
-                        Some(n) if n <= data.len() && bytes <= usize::MAX as u64 => n,
-                        _ => {
-                            nested_errors.push(format!(
-                                "{p}joblib array at offset {}: {} bytes announced, the file ends first",
-                                base + end,
-                                bytes
-                            ));
-                            copied = data.len();
-                            break 'outer;
+                            return Some(data.len());
                         }
                     }
                 }
-            };
-            copied = next;
-            pos = next;
-            continue 'outer;
-        }
-    }
-    pieces.push((spliced.len(), copied));
-    spliced.extend_from_slice(&data[copied.min(data.len())..]);
-    let to_file = |offset: u64| -> u64 {
-        let offset = offset as usize;
-        let i = pieces
-            .partition_point(|&(s, _)| s <= offset)
-            .saturating_sub(1);
-        let (s, f) = pieces.get(i).copied().unwrap_or((0, 0));
-        (base + f + (offset - s)) as u64
+                match at.checked_add(usize::try_from(bytes).unwrap_or(usize::MAX)) {
+                    Some(n) if n <= data.len() => n,
+                    _ => {
+                        nested_errors.push(format!(
+                            "{p}joblib array at offset {}: {} bytes announced, the file ends first",
+                            base + end,
+                            bytes
+                        ));
+                        return Some(data.len());
+                    }
+                }
+            }
+        };
+        skipped.push((end, next));
+        Some(next)
     };
-    let analysis = analyze(&spliced);
+    let options = Options::default();
+    let analysis = analyze_skipping(
+        data,
+        &options,
+        SkipAfterBuild {
+            module: WRAPPER_MODULE,
+            name: WRAPPER_NAME,
+            resume: &mut resume,
+        },
+    );
     for mut g in analysis.globals {
-        g.offset = to_file(g.offset);
+        g.offset += base as u64;
         g.member = member.map(str::to_string);
         ctx.out.globals.push(g);
     }
+    ctx.out.globals.extend(nested_globals);
     for f in analysis.findings {
-        ctx.out
-            .findings
-            .push(format!("{p}offset {}: {}", to_file(f.offset), f.message));
+        ctx.out.findings.push(format!(
+            "{p}offset {}: {}",
+            base as u64 + f.offset,
+            f.message
+        ));
     }
     if let Some(e) = analysis.error {
         ctx.out.errors.push(format!(
             "{p}pickle broken at offset {}: {}",
-            to_file(e.offset),
+            base as u64 + e.offset,
             e.message
         ));
     }
@@ -617,22 +561,19 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
             .retain(|f| !f.contains("FRAME") || !f.starts_with(&p));
     }
     if ctx.options.keep_pickles {
+        // The opcodes without the arrays, as one stream.
+        let mut bytes = Vec::new();
+        let mut from = 0;
+        for (start, end) in skipped {
+            bytes.extend_from_slice(&data[from..start]);
+            from = end;
+        }
+        bytes.extend_from_slice(&data[from.min(data.len())..]);
         ctx.out.pickles.push(PickleStream {
             member: member.map(str::to_string),
             kind: "joblib",
-            bytes: spliced,
+            bytes,
         });
-    }
-}
-
-/// Whether the bytes at `at` look like what joblib writes after a wrapper's BUILD.
-fn after_wrapper(data: &[u8], at: usize) -> bool {
-    match data.get(at) {
-        Some(&pad) if pad <= 16 => data
-            .get(at + 1..at + 1 + pad as usize)
-            .is_some_and(|padding| padding.iter().all(|&b| b == 0xff)),
-        Some(0x80) => data.get(at + 1).is_some_and(|&proto| proto <= 5),
-        _ => false,
     }
 }
 
@@ -643,13 +584,10 @@ enum Array {
     Raw { bytes: u64, aligned: bool },
 }
 
-/// If the stream (cut just after a BUILD) has a `NumpyArrayWrapper` with state on top of its
-/// stack, the layout of the array bytes that follow.
-fn wrapper_on_top(prefix: &[u8]) -> Option<Array> {
-    let loaded = pypickle_pickle::load(prefix, &Limits::default());
-    let value = &loaded.value;
-    let top = *loaded.partial.last()?;
-    let Some(Object::Instance(inst)) = value.object(top) else {
+/// The layout of the array bytes that follow the BUILD of `wrapper`, a `NumpyArrayWrapper`
+/// instance with its state; `None` when it is not one this scanner can lay out.
+fn wrapper_layout(value: &Value, wrapper: Item) -> Option<Array> {
+    let Some(Object::Instance(inst)) = value.object(wrapper) else {
         return None;
     };
     match value.object(inst.callable) {
