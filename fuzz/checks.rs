@@ -1,7 +1,9 @@
 //! What every input must satisfy. Shared by the cargo-fuzz target and the soak binary.
 
-use pypickle_core::{Item, Value};
-use pypickle_pickle::{analyze, disasm, load, validate_modules, Limits};
+use pypickle_core::{Item, Target, Value};
+use pypickle_pickle::{
+    analyze, analyze_skipping, disasm, load, validate_modules, Limits, Options, SkipAfterBuild,
+};
 
 /// Panics when the engine misbehaves on `data`.
 pub fn check(data: &[u8]) {
@@ -39,4 +41,24 @@ pub fn check(data: &[u8]) {
         "validate_modules not sorted and distinct"
     );
     let _ = disasm::disassembly(data);
+    // Skipping bytes after the BUILDs of the first named class (as joblib's arrays are
+    // skipped): resuming anywhere, even mid-opcode, must not panic or report outside the input.
+    if let Some(Target::Named { module, name }) = analysis.globals.first().map(|g| &g.target) {
+        let mut resume = |_: &Value, _: Item, end: usize| -> Option<usize> {
+            Some(end + data.get(end).map_or(0, |&b| b as usize % 8))
+        };
+        let options = Options::default();
+        let skipped = analyze_skipping(
+            data,
+            &options,
+            SkipAfterBuild {
+                module,
+                name,
+                resume: &mut resume,
+            },
+        );
+        for g in &skipped.globals {
+            assert!(g.offset < data.len() as u64, "global offset past the end (skipping)");
+        }
+    }
 }
