@@ -729,6 +729,10 @@ impl<'a, 'o> Machine<'a, 'o> {
         };
         let mut nodes = if build { Vec::new() } else { Shape::nodes() };
         nodes.reserve(expected);
+        // Likewise the memo (protocol 4 memoizes every str, container and object: about one
+        // entry per 16 bytes of a dense input), so a long memo is not copied as it grows.
+        let mut memo = Memo::new();
+        memo.dense.reserve((data.len() / 16).min(1 << 22));
         Machine {
             data,
             options,
@@ -740,7 +744,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             hasher: hashbrown::DefaultHashBuilder::default(),
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: Memo::new(),
+            memo,
             tuple_items: Vec::new(),
             globals: Vec::new(),
             findings: Vec::new(),
