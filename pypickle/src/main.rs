@@ -3,6 +3,11 @@
 
 mod cli;
 
+// Loading a pickle makes hundreds of thousands of small objects; glibc's malloc spends a fifth
+// of a large load (and as long again freeing it) where mimalloc is several times quicker.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -7,6 +7,11 @@
 //! and prints one JSON object per line: `{"file", "bytes", "mode", "seconds"}` (best of runs).
 //! `--once MODE FILE` runs one mode once and prints nothing: for measuring peak memory.
 
+// `--features mimalloc`: the allocator of the pypickle binary, for comparison.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
