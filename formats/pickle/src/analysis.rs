@@ -6,7 +6,9 @@
 
 use pypickle_core::{GlobalRef, Item, Target, Value};
 
-use crate::machine::{export, Finding, Limits, Machine, Options, PickleError, SkipAfterBuild};
+use crate::machine::{
+    export, Finding, Limits, Machine, Options, Outcome, PickleError, SkipAfterBuild,
+};
 
 /// What a pickle imports and how, without its value.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,15 +51,7 @@ pub fn analyze(bytes: &[u8]) -> Analysis {
 }
 
 pub fn analyze_with(bytes: &[u8], options: &Options) -> Analysis {
-    let outcome = Machine::new(bytes, options, false).run();
-    Analysis {
-        roots: outcome.roots.len(),
-        globals: outcome.globals,
-        findings: outcome.findings,
-        error: outcome.error,
-        protocols: outcome.protocols,
-        opcodes: outcome.opcodes,
-    }
+    Analysis::of(Machine::new(bytes, options, false).run())
 }
 
 /// [`analyze_with`] for streams with raw bytes after the BUILDs of one class (joblib's
@@ -68,14 +62,19 @@ pub fn analyze_skipping<'o>(
     options: &'o Options,
     skip: SkipAfterBuild<'o>,
 ) -> Analysis {
-    let outcome = Machine::new(bytes, options, true).skipping(skip).run();
-    Analysis {
-        roots: outcome.roots.len(),
-        globals: outcome.globals,
-        findings: outcome.findings,
-        error: outcome.error,
-        protocols: outcome.protocols,
-        opcodes: outcome.opcodes,
+    Analysis::of(Machine::new(bytes, options, true).skipping(skip).run())
+}
+
+impl Analysis {
+    fn of(outcome: Outcome<'_>) -> Self {
+        Analysis {
+            roots: outcome.roots.len(),
+            globals: outcome.globals,
+            findings: outcome.findings,
+            error: outcome.error,
+            protocols: outcome.protocols,
+            opcodes: outcome.opcodes,
+        }
     }
 }
 

@@ -723,7 +723,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         // Room for the objects an opcode-dense input makes (about one per 20 bytes), so the
         // arena is not copied as it grows; capped, since a large input is mostly payload.
         let expected = if build {
-            (data.len() / 24).min(1 << 22)
+            (data.len() / 24).min(1 << 20)
         } else {
             0
         };
@@ -732,7 +732,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         // Likewise the memo (protocol 4 memoizes every str, container and object: about one
         // entry per 16 bytes of a dense input), so a long memo is not copied as it grows.
         let mut memo = Memo::new();
-        memo.dense.reserve((data.len() / 16).min(1 << 22));
+        memo.dense.reserve((data.len() / 16).min(1 << 20));
         Machine {
             data,
             options,
