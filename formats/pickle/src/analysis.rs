@@ -99,6 +99,7 @@ pub fn load_with(bytes: &[u8], options: &Options) -> Loaded {
         &outcome.roots,
         &outcome.partial,
         (!outcome.depths_exact).then_some(options.limits.max_depth),
+        outcome.all_reachable,
     ) {
         Ok(exported) => exported,
         Err(message) => {

@@ -190,6 +190,8 @@ pub(crate) struct Outcome<'a> {
     /// Whether the depths counted while building are exact (no container took children
     /// after it was nested), so that export need not measure the graph.
     pub depths_exact: bool,
+    /// Whether no value was ever let go of, so that every object is reachable from the roots.
+    pub all_reachable: bool,
 }
 
 /// An object of the machine's arena. Mirrors [`Object`] but borrows payloads from the input
@@ -716,6 +718,9 @@ pub(crate) struct Machine<'a, 'o> {
     /// Whether a container took children after it was itself put in another: then the
     /// depths counted on the way are low bounds, and export measures the graph.
     depths_stale: bool,
+    /// Whether a value may have been let go of (popped, replaced, left on the stack of a
+    /// finished pickle): only then can an object be unreachable, and export look for it.
+    dropped: bool,
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
@@ -767,6 +772,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             pos: 0,
             halted: None,
             depths_stale: false,
+            dropped: false,
         }
     }
 
@@ -801,6 +807,8 @@ impl<'a, 'o> Machine<'a, 'o> {
                 ),
                 Ok(()) => {}
                 Err(e) if self.pickle > 0 && !e.limit => {
+                    // What this pickle made before breaking is not kept.
+                    self.dropped = true;
                     // `pickle.load` reads the first pickle only; what follows is reported, and
                     // what it imported before failing stays recorded.
                     self.find_at(
@@ -814,6 +822,8 @@ impl<'a, 'o> Machine<'a, 'o> {
                     break;
                 }
                 Err(e) => {
+                    // An opcode may have stopped half way, with a new object not yet pushed.
+                    self.dropped = true;
                     error = Some(e);
                     break;
                 }
@@ -847,12 +857,14 @@ impl<'a, 'o> Machine<'a, 'o> {
             opcodes: self.opcodes,
             nodes: self.nodes,
             depths_exact: !self.depths_stale,
+            all_reachable: !self.dropped,
         }
     }
 
     /// Runs one pickle, to its STOP. On an error the stack is left as it was.
     fn run_pickle(&mut self) -> Result<(), Halt> {
         // Fresh stack, marks and memo, as `pickle.load` called again.
+        self.dropped |= !self.stack.is_empty();
         self.stack.clear();
         self.marks.clear();
         self.memo.clear();
@@ -1038,6 +1050,8 @@ impl<'a, 'o> Machine<'a, 'o> {
         if self.stack.len() <= self.fence() {
             return Err(self.underflow());
         }
+        // Conservatively: most popped values go into an object, some are dropped.
+        self.dropped = true;
         Ok(self.stack.pop().expect("above the fence"))
     }
 
@@ -1542,6 +1556,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             Op::PopMark => {
                 let start = self.marker()?;
+                self.dropped |= start < self.stack.len();
                 self.stack.truncate(start);
             }
             Op::Get | Op::BinGet | Op::LongBinGet => {
@@ -1749,7 +1764,10 @@ impl<'a, 'o> Machine<'a, 'o> {
                     self.frame_end = None;
                     self.frame_watch = u64::MAX;
                 }
+                // The root is kept: popping it lets nothing go.
+                let dropped = self.dropped;
                 let root = self.pop()?;
+                self.dropped = dropped;
                 if !self.stack.is_empty() || !self.marks.is_empty() {
                     self.find(
                         FindingKind::LeftoverStack,
@@ -1967,6 +1985,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn drop_items(&mut self, start: usize) -> Result<Option<ObjectId>, Halt> {
+        self.dropped |= start < self.stack.len();
         self.stack.truncate(start);
         Ok(None)
     }
@@ -2012,7 +2031,11 @@ impl<'a, 'o> Machine<'a, 'o> {
                     for pair in self.stack[start..].chunks_exact(2) {
                         let (key, value) = (pair[0].item(), pair[1].item());
                         match small_dict_find(&self.nodes, &pairs, key) {
-                            Some(pos) => pairs[pos].1 = value,
+                            Some(pos) => {
+                                // An equal key keeps the first key object, takes the new value.
+                                self.dropped = true;
+                                pairs[pos].1 = value;
+                            }
                             None => pairs.push((key, value)),
                         }
                     }
@@ -2200,6 +2223,10 @@ impl<'a, 'o> Machine<'a, 'o> {
                 None => return,
             }
         };
+        if found.is_some() {
+            // An equal key keeps the first key object, takes the new value.
+            self.dropped = true;
+        }
         if let Node::Dict(pairs) = &mut self.nodes[id.index()] {
             match found {
                 Some(pos) => pairs[pos].1 = value,
@@ -2223,7 +2250,9 @@ impl<'a, 'o> Machine<'a, 'o> {
             let elements = &elements;
             self.find_key(id, elements.len(), &|p| elements[p], item)
         };
-        if found.is_none() {
+        if found.is_some() {
+            self.dropped = true; // an equal element is already there
+        } else {
             elements.push(item);
             if elements.len() > INDEX_FROM {
                 let elements = &elements;
@@ -2433,11 +2462,12 @@ pub(crate) fn export(
     roots: &[Val],
     partial: &[Val],
     max_depth: Option<usize>,
+    all_reachable: bool,
 ) -> Result<(Value, Vec<Item>, Vec<Item>), String> {
     let n = nodes.len();
-    // Reachability, iteratively.
+    // Reachability, iteratively (every object is reachable when the machine let nothing go).
     const UNSEEN: u32 = u32::MAX;
-    let mut remap = vec![UNSEEN; n];
+    let mut remap = vec![if all_reachable { 0 } else { UNSEEN }; n];
     let mut todo: Vec<u32> = Vec::new();
     let seen_mark = |item: Item, remap: &mut [u32], todo: &mut Vec<u32>| {
         if let Item::Ref(id) = item {

@@ -1226,3 +1226,23 @@ fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
     );
     assert!(far.error.is_some());
 }
+
+/// What the machine lets go of is not in the value: popped objects, replaced values, the
+/// leftovers of a broken stacked pickle; when nothing is let go of, nothing is missing.
+#[test]
+fn the_value_holds_exactly_what_the_roots_reach() {
+    let objects = |pickle: &[u8]| load(pickle, &Limits::default()).value.len();
+    // A list of two lists: three objects, all kept (export skips its reachability walk).
+    assert_eq!(objects(b"\x80\x02](]]e."), 3);
+    // A list popped before the root is made.
+    assert_eq!(objects(b"\x80\x02]0]."), 1);
+    // POP_MARK drops two lists.
+    assert_eq!(objects(b"\x80\x02(]]1]."), 1);
+    // A duplicate key: the first value is replaced, the second key object dropped.
+    assert_eq!(objects(b"\x80\x04}(\x8c\x01k]\x8c\x01k]u."), 3);
+    // A second pickle that breaks after making a list: only the first pickle's value is kept.
+    let loaded = load(b"\x80\x02].\x80\x02]\xff", &Limits::default());
+    assert_eq!(loaded.value.len(), 1);
+    // The args of a folded call are dropped: set([1]) is one set, not a set plus list and tuple.
+    assert_eq!(objects(b"\x80\x02c__builtin__\nset\n]K\x01a\x85R."), 1);
+}
