@@ -12,9 +12,10 @@
 //! # Ok(()) }
 //! ```
 
+use std::fs;
 use std::path::Path;
 
-use crate::{check_destination, read_file, write_atomically};
+use crate::{check_destination, write_atomically};
 use pypickle_core::{envelope, format, Error, ErrorKind, Format, Mode, Policy, Value};
 
 /// How [`convert`] reads and writes. Defaults: formats from the files, the default policy,
@@ -185,7 +186,7 @@ pub fn convert(
     options: &ConvertOptions,
 ) -> Result<Report, Error> {
     let (input, output) = (input.as_ref(), output.as_ref());
-    let bytes = read_file(input)?;
+    let bytes = fs::read(input).map_err(|e| Error::io("read it", e).at(input))?;
     let (from, payload) = identify_input(input, &bytes, options).map_err(|e| e.at(input))?;
     let to = output_format(output, options).map_err(|e| e.at(output))?;
     let folder = check_destination(output, options.overwrite).map_err(|e| e.at(output))?;

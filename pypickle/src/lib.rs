@@ -313,40 +313,9 @@ fn sync_folder(folder: &Path) {
     }
 }
 
-/// A file's bytes: mapped where the system allows (no copy, and pages the kernel can drop
-/// under pressure), else read.
-pub(crate) enum FileBytes {
-    Mapped(memmap2::Mmap),
-    Read(Vec<u8>),
-}
-
-impl std::ops::Deref for FileBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            FileBytes::Mapped(map) => map,
-            FileBytes::Read(bytes) => bytes,
-        }
-    }
-}
-
-pub(crate) fn read_file(path: &Path) -> Result<FileBytes, Error> {
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
     if path.is_dir() {
         return Err(Error::new(ErrorKind::IsDirectory).at(path));
     }
-    let file = fs::File::open(path).map_err(|e| Error::io("read it", e).at(path))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > 0 {
-        // SAFETY: a read-only map of a file we do not modify; a concurrent truncation by
-        // another process is the only hazard, as with every mmap reader.
-        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-            return Ok(FileBytes::Mapped(map));
-        }
-    }
-    // Empty files, and files that cannot be mapped (pipes, some special files).
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut &file, &mut bytes)
-        .map_err(|e| Error::io("read it", e).at(path))?;
-    Ok(FileBytes::Read(bytes))
+    fs::read(path).map_err(|e| Error::io("read it", e).at(path))
 }
