@@ -1764,10 +1764,10 @@ impl<'a, 'o> Machine<'a, 'o> {
                     self.frame_end = None;
                     self.frame_watch = u64::MAX;
                 }
-                // The root is kept: popping it lets nothing go.
+                // The root is kept: popping it lets nothing go, but what is left under it does.
                 let dropped = self.dropped;
                 let root = self.pop()?;
-                self.dropped = dropped;
+                self.dropped = dropped || !self.stack.is_empty();
                 if !self.stack.is_empty() || !self.marks.is_empty() {
                     self.find(
                         FindingKind::LeftoverStack,
@@ -2319,6 +2319,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             Set(Vec<Val>, bool),
             Dict(Vec<Val>),
             Reconstructed(Val),
+            /// The argument itself.
+            Same(Val),
         }
         let made: Option<Made<'a>> = match (module.as_str(), name.as_str(), args.as_slice()) {
             ("builtins", "set" | "frozenset", []) => {
@@ -2330,6 +2332,11 @@ impl<'a, 'o> Machine<'a, 'o> {
             ("builtins", "list", []) => Some(Made::Seq(Vec::new(), false)),
             ("builtins", "list", [x]) => sequence(*x).map(|v| Made::Seq(v, false)),
             ("builtins", "tuple", []) => Some(Made::Seq(Vec::new(), true)),
+            // `tuple(t)` of a tuple is `t` itself, in CPython too: no copy, so folding it again
+            // and again cannot multiply a large tuple.
+            ("builtins", "tuple", [x]) if tuple_items_of(nodes, pool, *x).is_some() => {
+                Some(Made::Same(*x))
+            }
             ("builtins", "tuple", [x]) => sequence(*x).map(|v| Made::Seq(v, true)),
             ("builtins", "dict", []) | ("collections", "OrderedDict", []) => {
                 Some(Made::Dict(Vec::new()))
@@ -2413,6 +2420,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 }
                 item
             }
+            Made::Same(item) => item,
             Made::Reconstructed(cls) => {
                 // `copyreg._reconstructor(cls, object, None)` is `object.__new__(cls)`.
                 self.mark_called(cls);

@@ -1245,4 +1245,22 @@ fn the_value_holds_exactly_what_the_roots_reach() {
     assert_eq!(loaded.value.len(), 1);
     // The args of a folded call are dropped: set([1]) is one set, not a set plus list and tuple.
     assert_eq!(objects(b"\x80\x02c__builtin__\nset\n]K\x01a\x85R."), 1);
+    // Values left under the root at STOP are dropped, in the last pickle as in the others.
+    assert_eq!(objects(b"]]."), 1);
+    assert_eq!(objects(b"].]]."), 2);
+}
+
+/// `tuple(t)` of a tuple is `t` itself, as in CPython: folding it many times copies nothing.
+#[test]
+fn tuple_of_a_tuple_is_the_same_tuple() {
+    // t = (1, 2); [t, tuple(t)]
+    let pickle = b"\x80\x02]K\x01K\x02\x86q\x00ac__builtin__\ntuple\nh\x00\x85Ra.";
+    let loaded = load(pickle, &Limits::default());
+    assert_eq!(loaded.error, None);
+    let Some(Object::List(items)) = loaded.value.object(loaded.value.root()) else {
+        panic!("a list");
+    };
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0], items[1], "the same object");
+    assert_eq!(loaded.value.len(), 2, "the list and one tuple");
 }
