@@ -2,7 +2,8 @@
 
 use pypickle_core::{Item, Target, Value};
 use pypickle_pickle::{
-    analyze, analyze_skipping, disasm, load, validate_modules, Limits, Options, SkipAfterBuild,
+    analyze, analyze_skipping, disasm, load, validate_modules, Limits, Offer, Options,
+    SkipAfterBuild,
 };
 
 /// Panics when the engine misbehaves on `data`.
@@ -44,16 +45,16 @@ pub fn check(data: &[u8]) {
     // Skipping bytes after the BUILDs of the first named class (as joblib's arrays are
     // skipped): resuming anywhere, even mid-opcode, must not panic or report outside the input.
     if let Some(Target::Named { module, name }) = analysis.globals.first().map(|g| &g.target) {
-        let mut resume = |_: &Value, _: Item, end: usize| -> Option<usize> {
+        let mut resume = |_: Offer<'_>, end: usize| -> Option<usize> {
             Some(end + data.get(end).map_or(0, |&b| b as usize % 8))
         };
         let options = Options::default();
+        let class = format!("{module}.{name}");
         let skipped = analyze_skipping(
             data,
             &options,
             SkipAfterBuild {
-                module,
-                name,
+                class: &class,
                 resume: &mut resume,
             },
         );

@@ -243,6 +243,24 @@ impl Node<'_> {
         }
     }
 
+    /// How many items [`Node::for_each_child`] gives.
+    fn child_count(&self) -> usize {
+        match self {
+            Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.len(),
+            Node::Tuple(v) => v.len(),
+            Node::Dict(pairs) => 2 * pairs.len(),
+            Node::PersistentId(_) => 1,
+            Node::Instance(inst) => {
+                2 + inst.kwargs.is_some() as usize
+                    + inst.state.len()
+                    + inst.list_items.len()
+                    + 2 * inst.dict_items.len()
+                    + inst.set_items.len()
+            }
+            _ => 0,
+        }
+    }
+
     /// Calls `f` with every item this node holds, in [`Value::children`] order (what
     /// [`Node::child`] gives one at a time, without a search per item).
     #[inline]
@@ -635,24 +653,37 @@ impl Memo {
     }
 }
 
+/// What [`SkipAfterBuild::resume`] is shown after a BUILD of the watched class.
+pub enum Offer<'v> {
+    /// A copy of the instance's graph (class, arguments, states) and the instance in it.
+    Built { value: &'v Value, instance: Item },
+    /// The graph was not copied: the copying budget of the run is spent (see
+    /// [`SkipAfterBuild`]). The caller cannot lay out what follows and should fail closed.
+    TooLarge,
+}
+
 /// Where the opcodes go on after a BUILD of a watched class (see [`SkipAfterBuild`]).
-pub type ResumeAt<'h> = dyn FnMut(&Value, Item, usize) -> Option<usize> + 'h;
+pub type ResumeAt<'h> = dyn FnMut(Offer<'_>, usize) -> Option<usize> + 'h;
 
 /// A class whose BUILDs are followed by bytes that are not opcodes: joblib writes each
 /// array's raw bytes right after the BUILD of its `NumpyArrayWrapper`.
 pub struct SkipAfterBuild<'h> {
-    pub module: &'h str,
-    pub name: &'h str,
-    /// Called after each BUILD of an instance made by calling `module.name`, with a copy of
-    /// the instance's graph (class, arguments, states: at most [`SKIP_GRAPH_MAX`] objects),
-    /// the instance, and the offset just past the BUILD; returns where the opcodes resume
-    /// (at or past that offset, within the data), or `None` to go on right there.
+    /// The class, as the dotted path `module.qualname` (however a file splits it between
+    /// module and name).
+    pub class: &'h str,
+    /// Called after each BUILD of an instance of `class`: made by calling the class (REDUCE,
+    /// NEWOBJ, INST, OBJ) or through copyreg's `__newobj__`, `__newobj_ex__` or
+    /// `_reconstructor` with the class as first argument. Gets the [`Offer`] and the offset
+    /// just past the BUILD; returns where the opcodes resume (at or past that offset, within
+    /// the data), or `None` to go on right there. Copies are bounded over the whole run by
+    /// [`SKIP_COPY_BUDGET`] objects and slots per input byte (at least a million), so that
+    /// a small file cannot make thousands of BUILDs copy one large graph.
     pub resume: &'h mut ResumeAt<'h>,
 }
 
-/// The most objects of an instance's graph handed to [`SkipAfterBuild::resume`]; a larger
-/// instance is not offered (its stream then goes on after the BUILD).
-pub const SKIP_GRAPH_MAX: usize = 4096;
+/// Objects and container slots [`SkipAfterBuild::resume`]'s copies may hold in all, per
+/// input byte.
+pub const SKIP_COPY_BUDGET: u64 = 8;
 
 /// What an opcode did to the run.
 enum Flow {
@@ -721,6 +752,8 @@ pub(crate) struct Machine<'a, 'o> {
     /// Whether a value may have been let go of (popped, replaced, left on the stack of a
     /// finished pickle): only then can an object be unreachable, and export look for it.
     dropped: bool,
+    /// What copies for [`SkipAfterBuild`] may still cost (objects plus slots).
+    copy_budget: u64,
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
@@ -773,6 +806,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             halted: None,
             depths_stale: false,
             dropped: false,
+            copy_budget: 0,
         }
     }
 
@@ -780,6 +814,9 @@ impl<'a, 'o> Machine<'a, 'o> {
     pub(crate) fn skipping(mut self, skip: SkipAfterBuild<'o>) -> Self {
         debug_assert!(self.build, "skipping needs built values");
         self.skip = Some(skip);
+        self.copy_budget = (self.data.len() as u64)
+            .saturating_mul(SKIP_COPY_BUDGET)
+            .max(1 << 20);
         self
     }
 
@@ -1792,19 +1829,34 @@ impl<'a, 'o> Machine<'a, 'o> {
             return;
         };
         let Some(skip) = &self.skip else { return };
-        let watched = match self.named(Val::of(inst.callable)) {
-            Some((module, name)) => module == skip.module && name == skip.name,
-            None => false,
-        };
+        // The class: what is called, or what copyreg's helpers are given to instantiate.
+        let mut class = self.named(Val::of(inst.callable));
+        if let Some(("copyreg", "__newobj__" | "__newobj_ex__" | "_reconstructor")) = class {
+            class = self
+                .tuple_items_of(Val::of(inst.args))
+                .and_then(|args| args.first())
+                .and_then(|&first| self.named(first));
+        }
+        let watched = class.is_some_and(|(module, name)| {
+            skip.class.len() == module.len() + 1 + name.len()
+                && skip.class.starts_with(module)
+                && skip.class[module.len()..].starts_with('.')
+                && skip.class.ends_with(name)
+        });
         if !watched {
             return;
         }
-        let Some((value, item)) = self.subgraph(target, SKIP_GRAPH_MAX) else {
-            return;
-        };
+        let copy = self.subgraph(target);
         let here = self.pos;
         let Some(skip) = &mut self.skip else { return };
-        match (skip.resume)(&value, item, here) {
+        let offer = match &copy {
+            Some((value, instance)) => Offer::Built {
+                value,
+                instance: *instance,
+            },
+            None => Offer::TooLarge,
+        };
+        match (skip.resume)(offer, here) {
             Some(next) if next >= here && next <= self.data.len() => {
                 self.pos = next;
                 // The skipped bytes are not opcodes: frame accounting starts afresh.
@@ -1815,8 +1867,9 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
     }
 
-    /// A copy of the graph reachable from `root` as a [`Value`] (`None` past `max` objects).
-    fn subgraph(&self, root: Val, max: usize) -> Option<(Value, Item)> {
+    /// A copy of the graph reachable from `root` as a [`Value`], paid from the copying budget
+    /// (`None`, and the budget spent, when it does not cover the copy).
+    fn subgraph(&mut self, root: Val) -> Option<(Value, Item)> {
         let mut ids: HashMap<u32, u32> = HashMap::new();
         let mut order: Vec<u32> = Vec::new();
         let visit = |item: Item, ids: &mut HashMap<u32, u32>, order: &mut Vec<u32>| {
@@ -1829,14 +1882,19 @@ impl<'a, 'o> Machine<'a, 'o> {
         };
         visit(root.item(), &mut ids, &mut order);
         let mut next = 0;
+        let mut cost = 0u64;
         while next < order.len() {
-            if order.len() > max {
+            let node = self.nodes.get(order[next] as usize)?;
+            // Paid before the children are visited, so that a spent budget costs nothing.
+            cost += 1 + node.child_count() as u64;
+            if cost > self.copy_budget {
+                self.copy_budget = 0;
                 return None;
             }
-            let node = self.nodes.get(order[next] as usize)?;
             node.for_each_child(|child| visit(child, &mut ids, &mut order));
             next += 1;
         }
+        self.copy_budget -= cost;
         let map = |item: Item| match item {
             Item::Ref(id) => Item::Ref(ObjectId(ids[&id.0])),
             other => other,

@@ -1166,15 +1166,17 @@ fn analysis_without_values_reports_tuples_as_loading_does() {
 /// `analyze_skipping` is shown each such instance and says where the opcodes resume.
 #[test]
 fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
-    use pypickle_pickle::{analyze_skipping, SkipAfterBuild};
+    use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
     // W() with state {'n': 3}, then 3 raw bytes, then os.system; (W, os.system) is the root.
     let mut pickle = b"\x80\x02cmod\nW\n)\x81}X\x01\x00\x00\x00nK\x03sb".to_vec();
     let after_build = pickle.len();
     pickle.extend_from_slice(b"\xff\xfe\xfd");
     pickle.extend_from_slice(b"cos\nsystem\n\x86.");
-    let mut seen = Vec::new();
-    let mut resume = |value: &Value, wrapper: Item, end: usize| -> Option<usize> {
-        let Some(Object::Instance(inst)) = value.object(wrapper) else {
+    let skip_n = |offer: Offer<'_>, end: usize| -> Option<usize> {
+        let Offer::Built { value, instance } = offer else {
+            return None;
+        };
+        let Some(Object::Instance(inst)) = value.object(instance) else {
             return None;
         };
         let Some(Object::Dict(pairs)) = value.object(*inst.state.last()?) else {
@@ -1183,48 +1185,97 @@ fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
         let Item::Int(n) = pairs.iter().find(|(k, _)| value.as_str(*k) == Some("n"))?.1 else {
             return None;
         };
-        seen.push(end);
         Some(end + n as usize)
     };
     let options = Options::default();
-    let analysis = analyze_skipping(
-        &pickle,
-        &options,
-        SkipAfterBuild {
-            module: "mod",
-            name: "W",
-            resume: &mut resume,
-        },
-    );
+    let run = |pickle: &[u8], class: &str| {
+        let mut seen = Vec::new();
+        let mut resume = |offer: Offer<'_>, end: usize| {
+            seen.push(end);
+            skip_n(offer, end)
+        };
+        let analysis = analyze_skipping(
+            pickle,
+            &options,
+            SkipAfterBuild {
+                class,
+                resume: &mut resume,
+            },
+        );
+        (analysis, seen)
+    };
+    let (analysis, seen) = run(&pickle, "mod.W");
     assert_eq!(seen, [after_build]);
     assert_eq!(analysis.error, None);
     assert_eq!(targets(&analysis.globals), ["mod.W", "os.system"]);
     assert_eq!(analysis.globals[1].offset, after_build as u64 + 3);
     // Without the skip, the raw bytes break the stream: never a clean result.
     assert!(analyze(&pickle).error.is_some());
-    // Another class is not offered; a resume point outside the data is ignored.
-    let mut never = |_: &Value, _: Item, _: usize| -> Option<usize> { panic!("not watched") };
-    let other = analyze_skipping(
-        &pickle,
-        &options,
-        SkipAfterBuild {
-            module: "mod",
-            name: "Other",
-            resume: &mut never,
-        },
-    );
+    // Another class is not offered.
+    let (other, seen) = run(&pickle, "mod.Other");
+    assert!(seen.is_empty());
     assert!(other.error.is_some());
-    let mut too_far = |_: &Value, _: Item, _: usize| -> Option<usize> { Some(usize::MAX) };
+    // The class named through copyreg.__newobj__, and as a dotted name split elsewhere.
+    let mut through_copyreg =
+        b"\x80\x02ccopyreg\n__newobj__\ncmod\nW\n\x85R}X\x01\x00\x00\x00nK\x03sb".to_vec();
+    through_copyreg.extend_from_slice(&pickle[after_build..]);
+    let (analysis, seen) = run(&through_copyreg, "mod.W");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(analysis.error, None);
+    let mut dotted = b"\x80\x04\x8c\x01m\x8c\x05od.W2\x93)\x81}\x8c\x01nK\x03sb".to_vec();
+    dotted.extend_from_slice(&pickle[after_build..]);
+    let (analysis, seen) = run(&dotted, "m.od.W2");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(analysis.error, None);
+    // A resume point outside the data is ignored.
+    let mut too_far = |_: Offer<'_>, _: usize| -> Option<usize> { Some(usize::MAX) };
     let far = analyze_skipping(
         &pickle,
         &options,
         SkipAfterBuild {
-            module: "mod",
-            name: "W",
+            class: "mod.W",
             resume: &mut too_far,
         },
     );
     assert!(far.error.is_some());
+}
+
+/// Copies shown to the caller are bounded over the whole run: thousands of BUILDs of one
+/// instance with a growing state cannot cost quadratic time, they are offered as too large.
+#[test]
+fn analyze_skipping_bounds_what_it_copies() {
+    use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
+    // W() then 200 000 BUILDs of None: each copy would hold every state so far.
+    let mut pickle = b"\x80\x02cmod\nW\n)\x81".to_vec();
+    for _ in 0..200_000 {
+        pickle.extend_from_slice(b"Nb");
+    }
+    pickle.push(b'.');
+    let (mut built, mut too_large) = (0, 0);
+    let mut resume = |offer: Offer<'_>, _: usize| -> Option<usize> {
+        match offer {
+            Offer::Built { .. } => built += 1,
+            Offer::TooLarge => too_large += 1,
+        }
+        None
+    };
+    let started = Instant::now();
+    let options = Options::default();
+    let analysis = analyze_skipping(
+        &pickle,
+        &options,
+        SkipAfterBuild {
+            class: "mod.W",
+            resume: &mut resume,
+        },
+    );
+    assert_eq!(analysis.error, None);
+    assert_eq!(built + too_large, 200_000);
+    assert!(
+        too_large > 0 && built > 0,
+        "{built} built, {too_large} too large"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "bounded work");
 }
 
 /// What the machine lets go of is not in the value: popped objects, replaced values, the

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::io::Read;
 
-use pypickle_core::value::{Item, Object, Value};
+use pypickle_core::value::{CallKind, Item, Object, Value};
 use pypickle_core::{envelope, Target};
 use pypickle_pickle::opcodes::Op;
 use pypickle_pickle::reader::{Arg, Reader};
-use pypickle_pickle::{analyze, analyze_skipping, Options, SkipAfterBuild};
+use pypickle_pickle::{analyze, analyze_skipping, Offer, Options, SkipAfterBuild};
 
 use super::{PickleStream, ScanOptions, Scanned};
 
@@ -46,8 +46,22 @@ impl fmt::Display for Content {
 
 /// PyTorch's legacy magic number, 0x1950a86a20f9469cfc6c, as LONG1 bytes.
 const TORCH_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-const WRAPPER_MODULE: &str = "joblib.numpy_pickle";
-const WRAPPER_NAME: &str = "NumpyArrayWrapper";
+/// The class after whose BUILDs joblib reads an array, as a dotted path.
+const WRAPPER: &str = "joblib.numpy_pickle.NumpyArrayWrapper";
+
+/// Whether `target` names joblib's array wrapper, however the file splits the dotted path
+/// (protocol 4 can name `joblib` and `numpy_pickle.NumpyArrayWrapper`).
+fn is_wrapper(target: &Target) -> bool {
+    match target {
+        Target::Named { module, name } => {
+            WRAPPER.len() == module.len() + 1 + name.len()
+                && WRAPPER.starts_with(module.as_str())
+                && WRAPPER[module.len()..].starts_with('.')
+                && WRAPPER.ends_with(name.as_str())
+        }
+        Target::Extension(_) => false,
+    }
+}
 
 struct Ctx<'o> {
     options: &'o ScanOptions,
@@ -319,10 +333,7 @@ fn pickle_blob(ctx: &mut Ctx, data: &[u8], member: Option<&str>, top: bool) -> O
         also_as_plain(ctx, member, 0, analysis);
         return Some(Content::TorchLegacy);
     }
-    let joblib = analysis.globals.iter().any(|g| {
-        matches!(&g.target, Target::Named { module, name }
-            if module == WRAPPER_MODULE && name == WRAPPER_NAME)
-    });
+    let joblib = analysis.globals.iter().any(|g| is_wrapper(&g.target));
     if joblib {
         joblib_stream(ctx, data, member, 0);
         also_as_plain(ctx, member, 0, analysis);
@@ -341,10 +352,7 @@ fn pickle_stream(
     base: usize,
 ) {
     let analysis = analyze(data);
-    if analysis.globals.iter().any(|g| {
-        matches!(&g.target, Target::Named { module, name }
-            if module == WRAPPER_MODULE && name == WRAPPER_NAME)
-    }) {
+    if analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
         joblib_stream(ctx, data, member, base);
         also_as_plain(ctx, member, base, analysis);
         return;
@@ -468,8 +476,21 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
     let mut skipped: Vec<(usize, usize)> = Vec::new();
     let mut nested_globals = Vec::new();
     let mut nested_errors = Vec::new();
-    let mut resume = |value: &Value, wrapper: Item, end: usize| -> Option<usize> {
-        let array = wrapper_layout(value, wrapper)?;
+    let mut resume = |offer: Offer<'_>, end: usize| -> Option<usize> {
+        // joblib reads an array after every BUILD of a wrapper: one the scanner cannot lay
+        // out leaves bytes it cannot tell from opcodes, so the file is never called safe.
+        let array = match offer {
+            Offer::Built { value, instance } => wrapper_layout(value, instance),
+            Offer::TooLarge => None,
+        };
+        let Some(array) = array else {
+            nested_errors.push(format!(
+                "{p}joblib: cannot tell the size of the array after the NumpyArrayWrapper BUILD \
+                 ending at offset {} (its state is too large or not what joblib writes)",
+                base + end
+            ));
+            return None;
+        };
         arrays += 1;
         let next = match array {
             Array::Objects => {
@@ -529,8 +550,7 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
         data,
         &options,
         SkipAfterBuild {
-            module: WRAPPER_MODULE,
-            name: WRAPPER_NAME,
+            class: WRAPPER,
             resume: &mut resume,
         },
     );
@@ -584,54 +604,129 @@ enum Array {
     Raw { bytes: u64, aligned: bool },
 }
 
-/// The layout of the array bytes that follow the BUILD of `wrapper`, a `NumpyArrayWrapper`
-/// instance with its state; `None` when it is not one this scanner can lay out.
+/// The layout of the array bytes that follow the BUILD of `wrapper`, an instance of joblib's
+/// `NumpyArrayWrapper`, read as joblib's `read_array` reads it; `None` when the scanner
+/// cannot be sure of it.
 fn wrapper_layout(value: &Value, wrapper: Item) -> Option<Array> {
-    let Some(Object::Instance(inst)) = value.object(wrapper) else {
-        return None;
-    };
-    match value.object(inst.callable) {
-        Some(Object::Global { module, name })
-            if module == WRAPPER_MODULE && name == WRAPPER_NAME => {}
-        _ => return None,
-    }
-    let state = *inst.state.last()?;
-    let Some(Object::Dict(pairs)) = value.object(state) else {
-        return None;
-    };
+    let attributes = wrapper_attributes(value, wrapper)?;
     let get = |key: &str| {
-        pairs
+        attributes
             .iter()
-            .find(|(k, _)| value.as_str(*k) == Some(key))
+            .rev()
+            .find(|(k, _)| *k == key)
             .map(|&(_, v)| v)
     };
-    let shape = get("shape")?;
-    let count: u64 = match value.object(shape) {
-        Some(Object::Tuple(dims)) | Some(Object::List(dims)) => {
-            let mut n: u64 = 1;
-            for d in dims {
-                match d {
-                    Item::Int(i) if *i >= 0 => n = n.checked_mul(*i as u64)?,
-                    _ => return None,
-                }
-            }
-            n
-        }
-        _ => match shape {
-            Item::Int(i) if i >= 0 => i as u64,
-            _ => return None,
-        },
+    // `count = np.multiply.reduce([np.int64(x) for x in self.shape])`: a sequence of numbers.
+    let dims = match value.object(get("shape")?) {
+        Some(Object::Tuple(dims)) | Some(Object::List(dims)) => dims,
+        _ => return None,
     };
-    let dtype = get("dtype")?;
-    let (itemsize, objects) = dtype_itemsize(value, dtype)?;
+    let mut count: u64 = 1;
+    for dim in dims {
+        let d = match *dim {
+            Item::Int(i) if i >= 0 => i as u64,
+            Item::Bool(b) => b as u64,
+            Item::Float(f) if (0.0..9.2e18).contains(&f) => f.trunc() as u64,
+            // Negative sizes, wrapping products and anything else fail in joblib.
+            _ => return None,
+        };
+        count = count.checked_mul(d).filter(|&c| c <= i64::MAX as u64)?;
+    }
+    let (itemsize, objects) = dtype_itemsize(value, get("dtype")?)?;
     if objects {
         return Some(Array::Objects);
     }
-    let aligned = matches!(get("numpy_array_alignment_bytes"), Some(Item::Int(_)));
+    // `getattr(self, "numpy_array_alignment_bytes", None) is not None`.
+    let aligned = get("numpy_array_alignment_bytes").is_some_and(|v| v != Item::None);
     Some(Array::Raw {
         bytes: count.checked_mul(itemsize)?,
         aligned,
     })
+}
+
+/// The wrapper's attributes in the order they are set: `__init__`'s arguments when the class
+/// was called (REDUCE, INST, OBJ), then each BUILD state (a dict, or a `(dict, slots)`
+/// pair). `None` for any other way of making it, or a state joblib would fail on.
+fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v str, Item)>> {
+    let Some(Object::Instance(inst)) = value.object(wrapper) else {
+        return None;
+    };
+    let mut attributes = Vec::new();
+    let called = match value.object(inst.callable) {
+        Some(Object::Global { module, name }) => {
+            let target = Target::Named {
+                module: module.clone(),
+                name: name.clone(),
+            };
+            if is_wrapper(&target) {
+                matches!(inst.kind, CallKind::Reduce | CallKind::Inst | CallKind::Obj)
+            } else if module == "copyreg" && (name == "__newobj__" || name == "__newobj_ex__") {
+                false // `cls.__new__(cls, ...)`: no `__init__`
+            } else if module == "copyreg" && name == "_reconstructor" {
+                // `_reconstructor(cls, object, None)` is `object.__new__(cls)`; another base
+                // would run its own `__init__`.
+                let Some(Object::Tuple(args)) = value.object(inst.args) else {
+                    return None;
+                };
+                match args.get(1).and_then(|&b| value.object(b)) {
+                    Some(Object::Global { module, name })
+                        if module == "builtins" && name == "object" => {}
+                    _ => return None,
+                }
+                false
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    };
+    if called {
+        // `__init__(self, subclass, shape, order, dtype, allow_mmap=False,
+        // numpy_array_alignment_bytes=None)`
+        const PARAMETERS: [&str; 6] = [
+            "subclass",
+            "shape",
+            "order",
+            "dtype",
+            "allow_mmap",
+            "numpy_array_alignment_bytes",
+        ];
+        let Some(Object::Tuple(args)) = value.object(inst.args) else {
+            return None;
+        };
+        if args.len() < 4 || args.len() > PARAMETERS.len() || inst.kwargs.is_some() {
+            return None;
+        }
+        attributes.extend(PARAMETERS.iter().copied().zip(args.iter().copied()));
+        if args.len() < 6 {
+            attributes.push(("numpy_array_alignment_bytes", Item::None));
+        }
+    }
+    let dict_into = |item: Item, attributes: &mut Vec<(&'v str, Item)>| -> Option<()> {
+        match value.object(item) {
+            Some(Object::Dict(pairs)) => {
+                for &(k, v) in pairs {
+                    // Only str keys can be looked up as attributes.
+                    if let Some(key) = value.as_str(k) {
+                        attributes.push((key, v));
+                    }
+                }
+                Some(())
+            }
+            _ if item == Item::None => Some(()),
+            _ => None,
+        }
+    };
+    for &state in &inst.state {
+        match value.object(state) {
+            Some(Object::Tuple(pair)) if pair.len() == 2 => {
+                dict_into(pair[0], &mut attributes)?;
+                dict_into(pair[1], &mut attributes)?;
+            }
+            _ => dict_into(state, &mut attributes)?,
+        }
+    }
+    Some(attributes)
 }
 
 /// The item size of a pickled `numpy.dtype(...)`, and whether it holds objects.
@@ -639,31 +734,29 @@ fn dtype_itemsize(value: &Value, dtype: Item) -> Option<(u64, bool)> {
     let Some(Object::Instance(inst)) = value.object(dtype) else {
         return None;
     };
+    match value.object(inst.callable) {
+        Some(Object::Global { module, name })
+            if name == "dtype" && (module == "numpy" || module.starts_with("numpy.")) => {}
+        _ => return None,
+    }
     let Some(Object::Tuple(args)) = value.object(inst.args) else {
         return None;
     };
     let code = value.as_str(*args.first()?)?;
-    // The state tuple's elsize (index 5) for flexible and structured dtypes, else -1.
-    if let Some(state) = inst.state.last() {
-        if let Some(Object::Tuple(items)) = value.object(*state) {
-            if let Some(fields) = items.get(4) {
-                if *fields != Item::None && code.starts_with('V') {
-                    // Structured: objects in a field cannot be laid out as raw bytes.
-                    if fields_hold_objects(value, *fields, 0) {
-                        return Some((0, true));
-                    }
-                }
-            }
+    let letter = code.chars().next()?;
+    if letter == 'O' || inst.state.iter().any(|s| fields_hold_objects(value, *s, 0)) {
+        return Some((8, true));
+    }
+    // numpy takes the state's elsize for flexible types (bytes, str, void: structured and
+    // subarray dtypes) and ignores it for the others, whose size the code gives.
+    if matches!(letter, 'S' | 'U' | 'V' | 'a') {
+        if let Some(Object::Tuple(items)) = inst.state.last().and_then(|s| value.object(*s)) {
             if let Some(Item::Int(elsize)) = items.get(5) {
-                if *elsize > 0 {
+                if *elsize >= 0 {
                     return Some((*elsize as u64, false));
                 }
             }
         }
-    }
-    let letter = code.chars().next()?;
-    if letter == 'O' {
-        return Some((8, true));
     }
     let digits: String = code
         .chars()
@@ -1215,6 +1308,190 @@ mod tests {
         assert_eq!(
             report.error.as_deref(),
             Some("zip: archive/data.pkl: compression method 98 not supported")
+        );
+    }
+}
+
+/// joblib files built to make a scanner skip the wrong number of bytes after a wrapper's BUILD:
+/// the five "array" bytes are `T` and a length, so that a plain reading takes the payload that
+/// follows for a BINSTRING, while joblib reads five bytes and runs the payload.
+#[cfg(test)]
+mod joblib_layout_tests {
+    use crate::scan::{scan_bytes_report, FileReport, FileVerdict, ScanOptions};
+
+    /// `os.system("echo pwned")` and POP: what joblib runs after the array.
+    const PAYLOAD: &[u8] = b"cos\nsystem\nX\x0a\x00\x00\x00echo pwned\x85R0";
+    const WRAPPER: &[u8] = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n";
+
+    fn s(text: &str) -> Vec<u8> {
+        let mut out = b"X".to_vec();
+        out.extend((text.len() as u32).to_le_bytes());
+        out.extend(text.as_bytes());
+        out
+    }
+
+    /// `numpy.dtype(code, False, True)`, with a BUILD of `state` if given.
+    fn dtype(code: &str, state: Option<&[u8]>) -> Vec<u8> {
+        let mut out = b"cnumpy\ndtype\n".to_vec();
+        out.extend(s(code));
+        out.extend(b"\x89\x88\x87R");
+        if let Some(state) = state {
+            out.extend(state);
+            out.push(b'b');
+        }
+        out
+    }
+
+    fn dict(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"}(".to_vec();
+        for (key, value) in entries {
+            out.extend(s(key));
+            out.extend(value);
+        }
+        out.push(b'u');
+        out
+    }
+
+    /// The usual state of a wrapper of five `uint8`, with `extra` entries.
+    fn state(shape: &[u8], dtype: Vec<u8>, extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut entries = vec![
+            ("subclass", b"cnumpy\nndarray\n".to_vec()),
+            ("shape", shape.to_vec()),
+            ("order", s("C")),
+            ("dtype", dtype),
+            ("allow_mmap", b"\x89".to_vec()),
+        ];
+        entries.extend(extra.iter().cloned());
+        dict(&entries)
+    }
+
+    /// A file: the wrapper made by `make`, BUILD of `state`, `array` bytes, the payload.
+    fn joblib(make: &[u8], state: &[u8], array: &[u8]) -> Vec<u8> {
+        let mut out = b"\x80\x02".to_vec();
+        out.extend(make);
+        out.extend(state);
+        out.push(b'b');
+        out.extend(array);
+        out.extend(PAYLOAD);
+        out.push(b'.');
+        out
+    }
+
+    /// Five bytes that hide the payload from a plain reading.
+    fn hiding() -> Vec<u8> {
+        let mut out = b"T".to_vec();
+        out.extend((PAYLOAD.len() as u32).to_le_bytes());
+        out
+    }
+
+    fn newobj() -> Vec<u8> {
+        let mut out = WRAPPER.to_vec();
+        out.extend(b")\x81");
+        out
+    }
+
+    fn assert_payload_found(bytes: &[u8]) -> FileReport {
+        let report = scan_bytes_report("x.joblib", bytes, &ScanOptions::default());
+        assert_eq!(report.verdict, FileVerdict::Unsafe, "{report:#?}");
+        assert!(
+            report
+                .refused()
+                .any(|g| g.global.target.to_string() == "os.system"),
+            "{report:#?}"
+        );
+        report
+    }
+
+    #[test]
+    fn the_plain_layout_is_followed() {
+        let file = joblib(
+            &newobj(),
+            &state(b"K\x05\x85", dtype("u1", None), &[]),
+            &hiding(),
+        );
+        assert_payload_found(&file);
+    }
+
+    #[test]
+    fn a_wrapper_made_by_calling_the_class_takes_its_init_arguments() {
+        // NumpyArrayWrapper(ndarray, (5,), 'C', dtype('u1'), False) then BUILD {}.
+        let mut make = WRAPPER.to_vec();
+        make.push(b'(');
+        make.extend(b"cnumpy\nndarray\nK\x05\x85");
+        make.extend(s("C"));
+        make.extend(dtype("u1", None));
+        make.extend(b"\x89tR");
+        assert_payload_found(&joblib(&make, b"}", &hiding()));
+    }
+
+    #[test]
+    fn the_size_of_a_fixed_dtype_ignores_the_elsize_of_its_state() {
+        // numpy keeps itemsize 1 for 'u1' whatever elsize (3 here) the state says.
+        let dtype_state = b"(K\x03X\x01\x00\x00\x00|NNNK\x03K\x01K\x00t";
+        let file = joblib(
+            &newobj(),
+            &state(b"K\x05\x85", dtype("u1", Some(dtype_state)), &[]),
+            &hiding(),
+        );
+        assert_payload_found(&file);
+    }
+
+    #[test]
+    fn the_class_reached_through_copyreg_or_a_split_dotted_name_is_watched() {
+        let mut through_copyreg = b"ccopyreg\n__newobj__\n".to_vec();
+        through_copyreg.extend(WRAPPER);
+        through_copyreg.extend(b"\x85R");
+        let st = state(b"K\x05\x85", dtype("u1", None), &[]);
+        assert_payload_found(&joblib(&through_copyreg, &st, &hiding()));
+
+        // Protocol 4: STACK_GLOBAL('joblib', 'numpy_pickle.NumpyArrayWrapper').
+        let mut split = b"\x8c\x06joblib\x8c\x1enumpy_pickle.NumpyArrayWrapper\x93".to_vec();
+        split.extend(b")\x81");
+        let mut file = joblib(&split, &st, &hiding());
+        file[1] = 4;
+        assert_payload_found(&file);
+    }
+
+    #[test]
+    fn shapes_alignment_and_state_pairs_as_joblib_reads_them() {
+        // A bool dimension counts as 0 or 1.
+        let file = joblib(
+            &newobj(),
+            &state(b"\x88K\x05\x86", dtype("u1", None), &[]),
+            &hiding(),
+        );
+        assert_payload_found(&file);
+        // Any alignment other than None means a padding-length byte (0 here) comes first.
+        let st = state(
+            b"K\x05\x85",
+            dtype("u1", None),
+            &[("numpy_array_alignment_bytes", s("x"))],
+        );
+        let mut array = vec![0u8];
+        array.extend(hiding());
+        assert_payload_found(&joblib(&newobj(), &st, &array));
+        // A (state, slotstate) pair.
+        let mut pair = state(b"K\x05\x85", dtype("u1", None), &[]);
+        pair.extend(b"N\x86");
+        assert_payload_found(&joblib(&newobj(), &pair, &hiding()));
+    }
+
+    #[test]
+    fn a_wrapper_the_scanner_cannot_lay_out_is_never_safe() {
+        // No shape at all: joblib fails, the scanner cannot know; either way not safe.
+        let st = dict(&[("dtype", dtype("u1", None))]);
+        let mut file = b"\x80\x02".to_vec();
+        file.extend(newobj());
+        file.extend(st);
+        file.extend(b"b.");
+        let report = scan_bytes_report("x.joblib", &file, &ScanOptions::default());
+        assert_ne!(report.verdict, FileVerdict::Safe, "{report:#?}");
+        assert!(
+            report
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("cannot tell the size of the array")),
+            "{report:#?}"
         );
     }
 }
