@@ -36,6 +36,6 @@ pub use analysis::{
 };
 pub use format::{load_value, Pickle};
 pub use machine::{
-    Encoding, Finding, FindingKind, Limits, Offer, Options, PickleError, SkipAfterBuild,
-    SKIP_COPY_BUDGET,
+    path_ends_with, Encoding, Finding, FindingKind, Limits, Offer, Options, PickleError,
+    SkipAfterBuild, SKIP_COPY_BUDGET,
 };

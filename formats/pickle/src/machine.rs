@@ -668,8 +668,9 @@ pub type ResumeAt<'h> = dyn FnMut(Offer<'_>, usize) -> Option<usize> + 'h;
 /// A class whose BUILDs are followed by bytes that are not opcodes: joblib writes each
 /// array's raw bytes right after the BUILD of its `NumpyArrayWrapper`.
 pub struct SkipAfterBuild<'h> {
-    /// The class, as the dotted path `module.qualname` (however a file splits it between
-    /// module and name).
+    /// The class: the dotted path `module.qualname` it is imported by ends with this, at a
+    /// dot (so `NumpyArrayWrapper` also watches it imported as an attribute of another module,
+    /// and however a file splits the path between module and name).
     pub class: &'h str,
     /// Called after each BUILD of an instance of `class`: made by calling the class (REDUCE,
     /// NEWOBJ, INST, OBJ) or through copyreg's `__newobj__`, `__newobj_ex__` or
@@ -679,6 +680,34 @@ pub struct SkipAfterBuild<'h> {
     /// [`SKIP_COPY_BUDGET`] objects and slots per input byte (at least a million), so that
     /// a small file cannot make thousands of BUILDs copy one large graph.
     pub resume: &'h mut ResumeAt<'h>,
+}
+
+/// Whether the dotted path `module.name` ends with `tail` at a dot (or is `tail`).
+pub fn path_ends_with(module: &str, name: &str, tail: &str) -> bool {
+    let path_len = module.len() + 1 + name.len();
+    if tail.len() > path_len {
+        return false;
+    }
+    let boundary_ok = tail.len() == path_len || {
+        // The character before the tail, in `module.name`, must be a dot.
+        let before = path_len - tail.len() - 1;
+        match before.cmp(&module.len()) {
+            std::cmp::Ordering::Less => module.as_bytes()[before] == b'.',
+            std::cmp::Ordering::Equal => true,
+            std::cmp::Ordering::Greater => name.as_bytes()[before - module.len() - 1] == b'.',
+        }
+    };
+    if !boundary_ok {
+        return false;
+    }
+    // Compare `tail` with the end of `module.name` without building it.
+    let mut tail_bytes = tail.bytes().rev();
+    name.bytes()
+        .rev()
+        .chain(std::iter::once(b'.'))
+        .chain(module.bytes().rev())
+        .take(tail.len())
+        .all(|b| tail_bytes.next() == Some(b))
 }
 
 /// Objects and container slots [`SkipAfterBuild::resume`]'s copies may hold in all, per
@@ -1837,12 +1866,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 .and_then(|args| args.first())
                 .and_then(|&first| self.named(first));
         }
-        let watched = class.is_some_and(|(module, name)| {
-            skip.class.len() == module.len() + 1 + name.len()
-                && skip.class.starts_with(module)
-                && skip.class[module.len()..].starts_with('.')
-                && skip.class.ends_with(name)
-        });
+        let watched = class.is_some_and(|(module, name)| path_ends_with(module, name, skip.class));
         if !watched {
             return;
         }

@@ -1315,3 +1315,52 @@ fn tuple_of_a_tuple_is_the_same_tuple() {
     assert_eq!(items[0], items[1], "the same object");
     assert_eq!(loaded.value.len(), 2, "the list and one tuple");
 }
+
+#[test]
+fn dotted_paths_end_with_a_tail_at_a_dot() {
+    use pypickle_pickle::path_ends_with;
+    let yes = [
+        (
+            "joblib.numpy_pickle",
+            "NumpyArrayWrapper",
+            "NumpyArrayWrapper",
+        ),
+        (
+            "joblib",
+            "numpy_pickle.NumpyArrayWrapper",
+            "NumpyArrayWrapper",
+        ),
+        (
+            "joblib",
+            "numpy_pickle.NumpyArrayWrapper",
+            "numpy_pickle.NumpyArrayWrapper",
+        ),
+        (
+            "joblib",
+            "numpy_pickle.NumpyArrayWrapper",
+            "joblib.numpy_pickle.NumpyArrayWrapper",
+        ),
+        ("a.b", "c", "b.c"),
+        ("m", "W", "m.W"),
+    ];
+    for (module, name, tail) in yes {
+        assert!(path_ends_with(module, name, tail), "{module} {name} {tail}");
+    }
+    let no = [
+        (
+            "joblib.numpy_pickle",
+            "MyNumpyArrayWrapper",
+            "NumpyArrayWrapper",
+        ),
+        ("x", "y", "longer.than.the.path"),
+        ("a.b", "c", "a.b"),
+        ("ab", "c", "b.c"),
+        ("m", "W", "m.W2"),
+    ];
+    for (module, name, tail) in no {
+        assert!(
+            !path_ends_with(module, name, tail),
+            "{module} {name} {tail}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use pypickle_core::value::{CallKind, Item, Object, Value};
 use pypickle_core::{envelope, Target};
 use pypickle_pickle::opcodes::Op;
 use pypickle_pickle::reader::{Arg, Reader};
-use pypickle_pickle::{analyze, analyze_skipping, Offer, Options, SkipAfterBuild};
+use pypickle_pickle::{analyze, analyze_skipping, path_ends_with, Offer, Options, SkipAfterBuild};
 
 use super::{PickleStream, ScanOptions, Scanned};
 
@@ -46,19 +46,17 @@ impl fmt::Display for Content {
 
 /// PyTorch's legacy magic number, 0x1950a86a20f9469cfc6c, as LONG1 bytes.
 const TORCH_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-/// The class after whose BUILDs joblib reads an array, as a dotted path.
-const WRAPPER: &str = "joblib.numpy_pickle.NumpyArrayWrapper";
+/// The class after whose BUILDs joblib reads an array (`joblib.numpy_pickle.NumpyArrayWrapper`),
+/// by the tail of its dotted path: it can be imported through any module that holds it as an
+/// attribute (`sklearn.utils._joblib`, then `joblib.numpy_pickle.NumpyArrayWrapper`).
+/// Watching a class joblib does not treat as its wrapper only makes the scanner skip bytes
+/// joblib reads as opcodes, and those the plain reading of the file still sees.
+const WRAPPER: &str = "NumpyArrayWrapper";
 
-/// Whether `target` names joblib's array wrapper, however the file splits the dotted path
-/// (protocol 4 can name `joblib` and `numpy_pickle.NumpyArrayWrapper`).
+/// Whether `target` may name joblib's array wrapper.
 fn is_wrapper(target: &Target) -> bool {
     match target {
-        Target::Named { module, name } => {
-            WRAPPER.len() == module.len() + 1 + name.len()
-                && WRAPPER.starts_with(module.as_str())
-                && WRAPPER[module.len()..].starts_with('.')
-                && WRAPPER.ends_with(name.as_str())
-        }
+        Target::Named { module, name } => path_ends_with(module, name, WRAPPER),
         Target::Extension(_) => false,
     }
 }
@@ -1448,6 +1446,14 @@ mod joblib_layout_tests {
         let mut split = b"\x8c\x06joblib\x8c\x1enumpy_pickle.NumpyArrayWrapper\x93".to_vec();
         split.extend(b")\x81");
         let mut file = joblib(&split, &st, &hiding());
+        file[1] = 4;
+        assert_payload_found(&file);
+
+        // Through another module holding joblib as an attribute (protocol 4 walks the path).
+        let mut alias =
+            b"\x8c\x15sklearn.utils._joblib\x8c%joblib.numpy_pickle.NumpyArrayWrapper\x93".to_vec();
+        alias.extend(b")\x81");
+        let mut file = joblib(&alias, &st, &hiding());
         file[1] = 4;
         assert_payload_found(&file);
     }
