@@ -74,21 +74,19 @@ impl LoadOptions {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.policy
-            .allow
-            .extend(entries.into_iter().map(Into::into));
+        self.policy = std::mem::take(&mut self.policy).with_allow(entries);
         self
     }
 
     /// Accepts only globals the policy knows to be safe, and those allowed explicitly.
     pub fn strict(mut self) -> Self {
-        self.policy.mode = Mode::Strict;
+        self.policy = std::mem::take(&mut self.policy).with_mode(Mode::Strict);
         self
     }
 
     /// Accepts every global: only for files you trust as much as your own code.
     pub fn no_validation(mut self) -> Self {
-        self.policy.mode = Mode::NoValidation;
+        self.policy = std::mem::take(&mut self.policy).with_mode(Mode::NoValidation);
         self
     }
 
