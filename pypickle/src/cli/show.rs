@@ -105,18 +105,27 @@ impl Printer<'_> {
         }
     }
 
+    /// Before entry `i` of `len`: the separator, or the count of what is cut off past the
+    /// width (then true: stop).
+    fn next_entry(&mut self, i: usize, len: usize) -> bool {
+        if i > 0 {
+            self.out.push_str(", ");
+        }
+        if i >= self.width {
+            self.out
+                .push_str(&format!("... ({} more)", len - self.width));
+            return true;
+        }
+        false
+    }
+
     fn seq(&mut self, open: &str, items: &[Item], close: &str, level: usize, tuple: bool) {
         self.out.push_str(open);
         if level >= self.depth && !items.is_empty() {
             self.out.push_str("...");
         } else {
             for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    self.out.push_str(", ");
-                }
-                if i >= self.width {
-                    self.out
-                        .push_str(&format!("... ({} more)", items.len() - self.width));
+                if self.next_entry(i, items.len()) {
                     break;
                 }
                 self.item(*it, level + 1);
@@ -134,12 +143,7 @@ impl Printer<'_> {
             return;
         }
         for (i, (k, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            if i >= self.width {
-                self.out
-                    .push_str(&format!("... ({} more)", pairs.len() - self.width));
+            if self.next_entry(i, pairs.len()) {
                 break;
             }
             match (keys_bare, self.value.as_str(*k)) {
