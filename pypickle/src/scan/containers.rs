@@ -652,11 +652,7 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
     let mut attributes = Vec::new();
     let called = match value.object(inst.callable) {
         Some(Object::Global { module, name }) => {
-            let target = Target::Named {
-                module: module.clone(),
-                name: name.clone(),
-            };
-            if is_wrapper(&target) {
+            if path_ends_with(module, name, WRAPPER) {
                 matches!(inst.kind, CallKind::Reduce | CallKind::Inst | CallKind::Obj)
             } else if module == "copyreg" && (name == "__newobj__" || name == "__newobj_ex__") {
                 false // `cls.__new__(cls, ...)`: no `__init__`
