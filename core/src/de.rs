@@ -321,7 +321,7 @@ impl fmt::Display for Int<'_> {
 /// `module.name` of a global item.
 fn global_name(value: &Value, item: Item) -> Option<String> {
     match value.object(item)? {
-        Object::Global { module, name } => Some(format!("{module}.{name}")),
+        Object::Global(g) => Some(format!("{}.{}", g.module, g.name)),
         _ => None,
     }
 }
@@ -382,8 +382,11 @@ fn describe(value: &Value, item: Item) -> String {
                 Object::Dict(_) => "a dict".into(),
                 Object::Set(_) => "a set".into(),
                 Object::FrozenSet(_) => "a frozenset".into(),
-                Object::Global { module, name } => {
-                    format!("the global {module}.{name} (a reference to code, not data)")
+                Object::Global(g) => {
+                    format!(
+                        "the global {}.{} (a reference to code, not data)",
+                        g.module, g.name
+                    )
                 }
                 Object::Extension(code) => {
                     format!("copyreg extension code {code} (a reference to code, not data)")
@@ -587,9 +590,9 @@ impl<'de> de::Deserializer<'de> for ItemDe<'de, '_> {
             Node::Float(f) => visitor.visit_f64(f),
             Node::Object(_, object) => match object {
                 Object::BigInt(b) => {
-                    if let Ok(v) = i128::try_from(b) {
+                    if let Ok(v) = i128::try_from(&**b) {
                         visitor.visit_i128(v)
-                    } else if let Ok(v) = u128::try_from(b) {
+                    } else if let Ok(v) = u128::try_from(&**b) {
                         visitor.visit_u128(v)
                     } else {
                         Err(DeserializeError::new(format!(

@@ -26,4 +26,4 @@ pub use format::{Format, Registration};
 pub use global::{GlobalRef, Target, Usage};
 pub use inventory;
 pub use policy::{classify, Classification, Judged, Mode, Policy, Risk, Rule, Verdict};
-pub use value::{CallKind, Instance, Item, Object, ObjectId, Value};
+pub use value::{CallKind, GlobalName, Instance, Item, Object, ObjectId, Value};

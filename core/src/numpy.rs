@@ -172,7 +172,7 @@ pub enum Recognized<'a> {
 
 fn global(value: &Value, item: Item) -> Option<(&str, &str)> {
     match value.object(item)? {
-        Object::Global { module, name } => Some((module, name)),
+        Object::Global(g) => Some((&g.module, &g.name)),
         _ => None,
     }
 }
@@ -337,10 +337,7 @@ fn to_little_endian(array: NdArray<'_>) -> NdArray<'static> {
 }
 
 fn push_global(value: &mut Value, module: &str, name: &str) -> Item {
-    value.push(Object::Global {
-        module: module.to_string(),
-        name: name.to_string(),
-    })
+    value.push(Object::global(module, name))
 }
 
 fn push_tuple(value: &mut Value, items: Vec<Item>) -> Item {

@@ -258,11 +258,11 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
                     self.item(v)?;
                 }
             }
-            Object::Global { module, name } => {
+            Object::Global(g) => {
                 sink.begin(Tag::Global);
                 sink.array(2);
-                sink.text(module);
-                sink.text(name);
+                sink.text(&g.module);
+                sink.text(&g.name);
                 sink.end();
             }
             Object::Extension(code) => {
@@ -290,9 +290,10 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
     /// `"module:qualname"` and the argument list, when the call can be written as a tag 27 array.
     fn call_parts(&self, inst: &Instance) -> Option<(String, &'v [Item])> {
         let value: &'v Value = self.value;
-        let Some(Object::Global { module, name }) = value.object(inst.callable) else {
+        let Some(Object::Global(g)) = value.object(inst.callable) else {
             return None;
         };
+        let (module, name) = (&g.module, &g.name);
         if module.contains(':') {
             return None;
         }
@@ -452,7 +453,7 @@ impl Reader {
             Event::Int(i) => Item::Int(i),
             Event::Big(b) => match i64::try_from(&b) {
                 Ok(i) => Item::Int(i),
-                Err(_) => self.value.push(Object::BigInt(b)),
+                Err(_) => self.value.push(Object::BigInt(Box::new(b))),
             },
             Event::Float(f) => Item::Float(f),
             Event::Text(s) => self.value.push(Object::Str(s.into_owned())),
@@ -594,7 +595,7 @@ impl Reader {
                 }
                 let module = self.text(src, "a global's module")?;
                 let name = self.text(src, "a global's name")?;
-                self.value.push(Object::Global { module, name })
+                self.value.push(Object::global(module, name))
             }
             Tag::Extension => {
                 let code = self.int(src, "an extension code")?;
@@ -643,10 +644,7 @@ impl Reader {
                 "a call's type name {name:?} is not \"module:qualname\""
             ));
         };
-        let callable = self.value.push(Object::Global {
-            module: module.to_string(),
-            name: name.to_string(),
-        });
+        let callable = self.value.push(Object::global(module, name));
         let args = self.elements(n - 1, src)?;
         let args = self.value.push(Object::Tuple(args));
         Ok((callable, args))
@@ -744,9 +742,9 @@ pub fn globals(value: &Value) -> Vec<GlobalRef> {
             continue;
         }
         let target = match object {
-            Object::Global { module, name } => Target::Named {
-                module: module.clone(),
-                name: name.clone(),
+            Object::Global(g) => Target::Named {
+                module: g.module.clone(),
+                name: g.name.clone(),
             },
             Object::Extension(code) => Target::Extension(*code),
             _ => continue,

@@ -79,11 +79,31 @@ impl Instance {
     }
 }
 
+/// A module attribute a file imports, as CPython resolves it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GlobalName {
+    pub module: String,
+    pub name: String,
+}
+
+impl GlobalName {
+    pub fn new(module: impl Into<String>, name: impl Into<String>) -> Self {
+        GlobalName {
+            module: module.into(),
+            name: name.into(),
+        }
+    }
+}
+
 /// An object in the arena.
+///
+/// Rare, large payloads are boxed so that an object is 32 bytes: a large load holds hundreds
+/// of thousands of them, and the pickle machine's own nodes (also 32 bytes) are turned into
+/// objects in place, in the same allocation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
     /// An int that does not fit in an `i64`.
-    BigInt(BigInt),
+    BigInt(Box<BigInt>),
     Complex {
         re: f64,
         im: f64,
@@ -98,10 +118,7 @@ pub enum Object {
     Set(Vec<Item>),
     FrozenSet(Vec<Item>),
     /// A module attribute the file imports (`module`/`name` as CPython resolves them).
-    Global {
-        module: String,
-        name: String,
-    },
+    Global(Box<GlobalName>),
     /// An object of the `copyreg` extension registry (EXT1/2/4): unresolvable from the file.
     Extension(i32),
     /// A call result and what was applied to it (see [`Instance`]).
@@ -115,7 +132,41 @@ pub enum Object {
     },
 }
 
+const _: () = assert!(std::mem::size_of::<Object>() == 32);
+
 impl Object {
+    /// An imported module attribute.
+    pub fn global(module: impl Into<String>, name: impl Into<String>) -> Self {
+        Object::Global(Box::new(GlobalName::new(module, name)))
+    }
+
+    /// Calls `f` with every item this object holds, in [`Value::children`] order, without
+    /// collecting them.
+    pub fn for_each_child(&self, mut f: impl FnMut(Item)) {
+        let mut all = |items: &[Item]| items.iter().for_each(|&i| f(i));
+        match self {
+            Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => all(v),
+            Object::Dict(pairs) => pairs.iter().for_each(|&(k, v)| {
+                f(k);
+                f(v);
+            }),
+            Object::Instance(inst) => {
+                f(inst.callable);
+                f(inst.args);
+                inst.kwargs.into_iter().for_each(&mut f);
+                inst.state.iter().for_each(|&i| f(i));
+                inst.list_items.iter().for_each(|&i| f(i));
+                inst.dict_items.iter().for_each(|&(k, v)| {
+                    f(k);
+                    f(v);
+                });
+                inst.set_items.iter().for_each(|&i| f(i));
+            }
+            Object::PersistentId(pid) => f(*pid),
+            _ => {}
+        }
+    }
+
     /// Python's type name for this object, for messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -129,7 +180,7 @@ impl Object {
             Object::Dict(_) => "dict",
             Object::Set(_) => "set",
             Object::FrozenSet(_) => "frozenset",
-            Object::Global { .. } => "global",
+            Object::Global(_) => "global",
             Object::Extension(_) => "extension",
             Object::Instance(_) => "instance",
             Object::PersistentId(_) => "persistent id",
@@ -182,6 +233,16 @@ impl Value {
         let value = Value { objects, root };
         value.check_references()?;
         Ok(value)
+    }
+
+    /// Builds a graph from an arena and a root that a producer knows to be consistent (the
+    /// pickle machine, whose references are arena indices by construction), without reading
+    /// the whole graph again. A reference outside the arena makes later reads panic; debug
+    /// builds check.
+    pub fn from_trusted_parts(objects: Vec<Object>, root: Item) -> Self {
+        let value = Value { objects, root };
+        debug_assert_eq!(value.check_references(), Ok(()));
+        value
     }
 
     pub fn into_parts(self) -> (Vec<Object>, Item) {
@@ -241,38 +302,29 @@ impl Value {
 
     /// Every item an object holds, in order (for walks over the graph).
     pub fn children(&self, id: ObjectId) -> Vec<Item> {
-        match self.get(id) {
-            Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => v.clone(),
-            Object::Dict(pairs) => pairs.iter().flat_map(|&(k, v)| [k, v]).collect(),
-            Object::Instance(inst) => {
-                let mut out = vec![inst.callable, inst.args];
-                out.extend(inst.kwargs);
-                out.extend(inst.state.iter().copied());
-                out.extend(inst.list_items.iter().copied());
-                out.extend(inst.dict_items.iter().flat_map(|&(k, v)| [k, v]));
-                out.extend(inst.set_items.iter().copied());
-                out
-            }
-            Object::PersistentId(pid) => vec![*pid],
-            _ => Vec::new(),
-        }
+        let mut out = Vec::new();
+        self.get(id).for_each_child(|item| out.push(item));
+        out
     }
 
     fn check_references(&self) -> Result<(), String> {
         let n = self.objects.len();
-        let check = |item: Item| match item {
-            Item::Ref(id) if id.index() >= n => {
-                Err(format!("reference to object {} in an arena of {n}", id.0))
+        let mut dangling = None;
+        let mut check = |item: Item| {
+            if let Item::Ref(id) = item {
+                if id.index() >= n {
+                    dangling.get_or_insert(id);
+                }
             }
-            _ => Ok(()),
         };
-        check(self.root)?;
-        for i in 0..n {
-            for child in self.children(ObjectId(i as u32)) {
-                check(child)?;
-            }
+        check(self.root);
+        for object in &self.objects {
+            object.for_each_child(&mut check);
         }
-        Ok(())
+        match dangling {
+            Some(id) => Err(format!("reference to object {} in an arena of {n}", id.0)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -24,7 +24,8 @@ impl B {
         self.v.push(Object::Str(s.into()))
     }
     fn big(&mut self, s: &str) -> Item {
-        self.v.push(Object::BigInt(s.parse::<BigInt>().unwrap()))
+        self.v
+            .push(Object::BigInt(Box::new(s.parse::<BigInt>().unwrap())))
     }
     fn list(&mut self, items: Vec<Item>) -> Item {
         self.v.push(Object::List(items))
@@ -44,10 +45,7 @@ impl B {
         self.dict(pairs)
     }
     fn global(&mut self, module: &str, name: &str) -> Item {
-        self.v.push(Object::Global {
-            module: module.into(),
-            name: name.into(),
-        })
+        self.v.push(Object::global(module, name))
     }
     fn done(mut self, root: Item) -> Value {
         self.v.set_root(root);

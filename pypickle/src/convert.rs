@@ -320,7 +320,7 @@ fn global_names(value: &Value) -> Vec<String> {
         .objects()
         .iter()
         .filter_map(|object| match object {
-            pypickle_core::Object::Global { module, name } => Some(format!("{module}.{name}")),
+            pypickle_core::Object::Global(g) => Some(format!("{}.{}", g.module, g.name)),
             pypickle_core::Object::Extension(code) => Some(format!("<extension code {code}>")),
             _ => None,
         })

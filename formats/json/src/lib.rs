@@ -244,10 +244,10 @@ impl Exporter<'_> {
                 }
                 self.text.push('}');
             }
-            Object::Global { module, name } => {
+            Object::Global(g) => {
                 self.lose("globals become {\"$global\": \"module:qualname\"}");
                 self.text.push_str("{\"$global\":");
-                self.string(&format!("{module}:{name}"));
+                self.string(&format!("{}:{}", g.module, g.name));
                 self.text.push('}');
             }
             Object::Extension(code) => {
@@ -290,9 +290,7 @@ impl Exporter<'_> {
                 self.lose("objects become {\"$call\": callable, \"args\": [...], ...}");
                 self.text.push_str("{\"$call\":");
                 match self.value.object(inst.callable) {
-                    Some(Object::Global { module, name }) => {
-                        self.string(&format!("{module}:{name}"))
-                    }
+                    Some(Object::Global(g)) => self.string(&format!("{}:{}", g.module, g.name)),
                     _ => self.item(inst.callable)?,
                 }
                 self.text.push(',');

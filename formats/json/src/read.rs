@@ -48,7 +48,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_u64<E>(self, v: u64) -> Result<Item, E> {
         Ok(match i64::try_from(v) {
             Ok(i) => Item::Int(i),
-            Err(_) => self.0.push(Object::BigInt(v.into())),
+            Err(_) => self.0.push(Object::BigInt(Box::new(v.into()))),
         })
     }
 

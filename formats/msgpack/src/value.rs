@@ -453,7 +453,7 @@ mod tests {
             assert_eq!(decode_value(&out).unwrap().root(), Item::Int(v), "{v}");
         }
         let mut value = Value::new();
-        let big = value.push(Object::BigInt(BigInt::from(u64::MAX) * 7));
+        let big = value.push(Object::BigInt(Box::new(BigInt::from(u64::MAX) * 7)));
         value.set_root(big);
         let mut out = Vec::new();
         encode_value(&value, &mut out).unwrap();

@@ -223,6 +223,12 @@ pub(crate) enum Node<'a> {
     },
 }
 
+// What lets export turn the arena into objects in place.
+const _: () = assert!(
+    std::mem::size_of::<Node<'static>>() == std::mem::size_of::<Object>()
+        && std::mem::align_of::<Node<'static>>() == std::mem::align_of::<Object>()
+);
+
 impl Node<'_> {
     fn type_name(&self) -> &'static str {
         match self {
@@ -783,6 +789,10 @@ pub(crate) struct Machine<'a, 'o> {
     dropped: bool,
     /// What copies for [`SkipAfterBuild`] may still cost (objects plus slots).
     copy_budget: u64,
+    /// The keys, in order, of the last dict that one SETITEMS filled from empty, all of them
+    /// objects and found pairwise unequal. Records of one kind are dicts with the same
+    /// memoized key strs: a dict given exactly these again needs no equality search.
+    distinct_keys: Vec<ObjectId>,
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
@@ -790,7 +800,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         // Room for the objects an opcode-dense input makes (about one per 20 bytes), so the
         // arena is not copied as it grows; capped, since a large input is mostly payload.
         let expected = if build {
-            (data.len() / 24).min(1 << 20)
+            (data.len() / 20).min(1 << 20)
         } else {
             0
         };
@@ -836,6 +846,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             depths_stale: false,
             dropped: false,
             copy_budget: 0,
+            distinct_keys: Vec::new(),
         }
     }
 
@@ -2110,6 +2121,16 @@ impl<'a, 'o> Machine<'a, 'o> {
                         Node::Dict(pairs) => std::mem::take(pairs),
                         _ => Vec::new(),
                     };
+                    let fresh = pairs.is_empty();
+                    let new = &self.stack[start..];
+                    if fresh && self.keys_known_distinct(new) {
+                        pairs.extend(new.chunks_exact(2).map(|p| (p[0].item(), p[1].item())));
+                        if let Node::Dict(slot) = &mut self.nodes[id.index()] {
+                            *slot = pairs;
+                        }
+                        self.stack.truncate(start);
+                        return Ok(());
+                    }
                     for pair in self.stack[start..].chunks_exact(2) {
                         let (key, value) = (pair[0].item(), pair[1].item());
                         match small_dict_find(&self.nodes, &pairs, key) {
@@ -2120,6 +2141,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                             }
                             None => pairs.push((key, value)),
                         }
+                    }
+                    if fresh && pairs.len() * 2 == self.stack.len() - start {
+                        self.remember_distinct_keys(&pairs);
                     }
                     if let Node::Dict(slot) = &mut self.nodes[id.index()] {
                         *slot = pairs;
@@ -2140,6 +2164,33 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
         self.stack.truncate(start);
         Ok(())
+    }
+
+    /// Whether the keys of `pairs` (keys and values alternating) are exactly
+    /// [`Machine::distinct_keys`].
+    #[inline]
+    fn keys_known_distinct(&self, pairs: &[Val]) -> bool {
+        pairs.len() == 2 * self.distinct_keys.len()
+            && !self.distinct_keys.is_empty()
+            && pairs
+                .chunks_exact(2)
+                .zip(&self.distinct_keys)
+                .all(|(pair, &key)| pair[0] == Val::Ref(key))
+    }
+
+    /// Remembers the keys of a dict just filled from empty with no two equal, when all are
+    /// objects (strs are immutable, so the same objects stay unequal).
+    fn remember_distinct_keys(&mut self, pairs: &[(Item, Item)]) {
+        self.distinct_keys.clear();
+        for &(key, _) in pairs {
+            match key {
+                Item::Ref(id) => self.distinct_keys.push(id),
+                _ => {
+                    self.distinct_keys.clear();
+                    return;
+                }
+            }
+        }
     }
 
     /// ADDITEMS: the items from `start` go into the set just below them.
@@ -2591,19 +2642,24 @@ pub(crate) fn export(
         Item::Ref(id) if compact => Item::Ref(ObjectId(remap[id.index()])),
         other => other,
     };
-    let mut value = Value::with_capacity(next as usize);
-    for (old, node) in nodes.into_iter().enumerate() {
-        if remap[old] != UNSEEN {
-            value.push(into_object(
-                node,
-                globals,
-                compact.then_some(&map as &dyn Fn(Item) -> Item),
-            ));
-        }
-    }
+    // Nodes and objects have the same size and alignment, so this collect reuses the nodes'
+    // allocation (std's in-place iteration): no second arena while converting.
+    let objects: Vec<Object> = nodes
+        .into_iter()
+        .enumerate()
+        .filter_map(|(old, node)| {
+            (remap[old] != UNSEEN).then(|| {
+                into_object(
+                    node,
+                    globals,
+                    compact.then_some(&map as &dyn Fn(Item) -> Item),
+                )
+            })
+        })
+        .collect();
     let roots: Vec<Item> = roots.iter().map(|v| map(v.item())).collect();
     let partial: Vec<Item> = partial.iter().map(|v| map(v.item())).collect();
-    value.set_root(roots.first().copied().unwrap_or(Item::None));
+    let value = Value::from_trusted_parts(objects, roots.first().copied().unwrap_or(Item::None));
     Ok((value, roots, partial))
 }
 
@@ -2630,8 +2686,8 @@ fn into_object(
     };
     let one = |item: Item| map.map_or(item, |map| map(item));
     match node {
-        Node::BigInt(b) => Object::BigInt(*b),
-        Node::Long(bytes) => Object::BigInt(BigInt::from_signed_bytes_le(bytes)),
+        Node::BigInt(b) => Object::BigInt(b),
+        Node::Long(bytes) => Object::BigInt(Box::new(BigInt::from_signed_bytes_le(bytes))),
         Node::Complex(re, im) => Object::Complex { re, im },
         Node::Str(s) => Object::Str(s.into_owned()),
         Node::Bytes(b) => Object::Bytes(b.into_owned()),
@@ -2642,10 +2698,7 @@ fn into_object(
         Node::FrozenSet(v) => Object::FrozenSet(items(v)),
         Node::Dict(v) => Object::Dict(pairs(v)),
         Node::Global(g) => match &globals[g as usize].target {
-            Target::Named { module, name } => Object::Global {
-                module: module.clone(),
-                name: name.clone(),
-            },
+            Target::Named { module, name } => Object::global(module.clone(), name.clone()),
             Target::Extension(code) => Object::Extension(*code),
         },
         Node::Instance(mut inst) => {

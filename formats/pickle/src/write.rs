@@ -1049,9 +1049,10 @@ impl<'v> ValueWriter<'v> {
                 match build {
                     Build::Ops(ops) => self.em.write(ops),
                     Build::Inst(class) => {
-                        let Object::Global { module, name } = self.value.get(class) else {
+                        let Object::Global(g) = self.value.get(class) else {
                             unreachable!("INST class checked when scheduled")
                         };
+                        let (module, name) = (&g.module, &g.name);
                         if self.proto() < 3 {
                             let (module, name) = legacy_name(module, name);
                             self.em.global_line(op::INST, module, name);
@@ -1211,7 +1212,7 @@ impl<'v> ValueWriter<'v> {
         let proto = self.proto();
         match value.get(id) {
             Object::BigInt(b) => {
-                if let Ok(small) = i64::try_from(b) {
+                if let Ok(small) = i64::try_from(&**b) {
                     self.em.int(small);
                 } else if proto >= 2 {
                     self.em.long_bytes(&b.to_signed_bytes_le());
@@ -1357,8 +1358,8 @@ impl<'v> ValueWriter<'v> {
                     });
                 }
             }
-            Object::Global { module, name } => {
-                self.em.global(module, name)?;
+            Object::Global(g) => {
+                self.em.global(&g.module, &g.name)?;
                 self.memoize_if_shared(id);
             }
             Object::Extension(code) => {
@@ -1526,13 +1527,13 @@ impl<'v> ValueWriter<'v> {
                 })?;
                 let class = match (inst.kind, inst.callable) {
                     (CallKind::Inst, Item::Ref(c)) => match value.get(c) {
-                        Object::Global { module, name }
-                            if !module.is_empty()
-                                && !name.is_empty()
-                                && !module.contains('\n')
-                                && !name.contains('\n')
-                                && (proto >= 3 || (module.is_ascii() && name.is_ascii()))
-                                && (proto >= 4 || !name.contains('.')) =>
+                        Object::Global(g)
+                            if !g.module.is_empty()
+                                && !g.name.is_empty()
+                                && !g.module.contains('\n')
+                                && !g.name.contains('\n')
+                                && (proto >= 3 || (g.module.is_ascii() && g.name.is_ascii()))
+                                && (proto >= 4 || !g.name.contains('.')) =>
                         {
                             Some(c)
                         }

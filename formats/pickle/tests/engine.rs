@@ -137,7 +137,7 @@ fn render(v: &Value, item: Item) -> String {
             ),
             Object::Set(items) => format!("set{{{}}}", sorted(items)),
             Object::FrozenSet(items) => format!("fset{{{}}}", sorted(items)),
-            Object::Global { module, name } => format!("g:{module}.{name}"),
+            Object::Global(g) => format!("g:{}.{}", g.module, g.name),
             Object::Extension(code) => format!("ext:{code}"),
             Object::Instance(inst) => format!(
                 "{:?}({}, {}{}, state=[{}], list=[{}], dict=[{}], set=[{}])",
@@ -1299,6 +1299,22 @@ fn the_value_holds_exactly_what_the_roots_reach() {
     // Values left under the root at STOP are dropped, in the last pickle as in the others.
     assert_eq!(objects(b"]]."), 1);
     assert_eq!(objects(b"].]]."), 2);
+}
+
+/// Records of one kind (dicts given the same memoized key objects) skip the key equality
+/// search; what they load to is what CPython loads, also when an equal key comes later.
+#[test]
+fn dicts_with_the_same_memoized_keys_load_as_cpython_does() {
+    // [{'a': 1, 'b': 2}, {'a': 3, 'b': 4}, {'a': 5, 'a': 6}, {'b': 7, 'a': 8}, {'a': 9, 'b': 10}]
+    // with 'a' and 'b' memoized by the first dict and read back with BINGET; the third dict's
+    // second 'a' is a new, equal str.
+    let pickle = b"\x80\x04](}(\x8c\x01a\x94K\x01\x8c\x01b\x94K\x02u}(h\x00K\x03h\x01K\x04u\
+                   }(h\x00K\x05\x8c\x01aK\x06u}(h\x01K\x07h\x00K\x08u}(h\x00K\x09h\x01K\x0aue.";
+    let (a, b) = (s("a"), s("b"));
+    assert_eq!(
+        loads(pickle),
+        format!("[{{{a}:1,{b}:2}},{{{a}:3,{b}:4}},{{{a}:6}},{{{b}:7,{a}:8}},{{{a}:9,{b}:10}}]")
+    );
 }
 
 /// `tuple(t)` of a tuple is `t` itself, as in CPython: folding it many times copies nothing.

@@ -607,10 +607,7 @@ fn tuple(v: &mut Value, items: Vec<Item>) -> Item {
 }
 
 fn global(v: &mut Value, module: &str, name: &str) -> Item {
-    v.push(Object::Global {
-        module: module.into(),
-        name: name.into(),
-    })
+    v.push(Object::global(module, name))
 }
 
 fn id(item: Item) -> pypickle_core::ObjectId {
@@ -621,7 +618,7 @@ fn id(item: Item) -> pypickle_core::ObjectId {
 }
 
 fn big(s: &str) -> Object {
-    Object::BigInt(s.parse().unwrap())
+    Object::BigInt(Box::new(s.parse().unwrap()))
 }
 
 /// A named Value and the Python check that must hold for it; `min_proto` is the lowest
@@ -1054,16 +1051,7 @@ fn same_graph(a: &Value, b: &Value) -> Result<(), String> {
                     push(m.1, n.1, "value", i);
                 }
             }
-            (
-                Object::Global {
-                    module: m1,
-                    name: n1,
-                },
-                Object::Global {
-                    module: m2,
-                    name: n2,
-                },
-            ) if m1 == m2 && n1 == n2 => {}
+            (Object::Global(p), Object::Global(q)) if p == q => {}
             (Object::Extension(p), Object::Extension(q)) if p == q => {}
             (Object::PersistentId(p), Object::PersistentId(q)) => push(*p, *q, "pid", 0),
             (

@@ -393,9 +393,10 @@ fn collect_calls(value: &Value, member: Option<&str>, calls: &mut Vec<String>) {
         let Object::Instance(inst) = object else {
             continue;
         };
-        let Some(Object::Global { module, name }) = value.object(inst.callable) else {
+        let Some(Object::Global(g)) = value.object(inst.callable) else {
             continue;
         };
+        let (module, name) = (&g.module, &g.name);
         let mut args = match value.object(inst.args) {
             Some(Object::Tuple(items)) => {
                 let mut shown: Vec<String> = items

@@ -90,7 +90,7 @@ impl Printer<'_> {
 
     fn global_name(&self, item: Item) -> Option<String> {
         match self.value.object(item)? {
-            Object::Global { module, name } => Some(format!("{module}.{name}")),
+            Object::Global(g) => Some(format!("{}.{}", g.module, g.name)),
             _ => None,
         }
     }
@@ -184,7 +184,7 @@ impl Printer<'_> {
             Object::Set(items) => self.seq("{", items, "}", level, false),
             Object::FrozenSet(items) if items.is_empty() => self.out.push_str("frozenset()"),
             Object::FrozenSet(items) => self.seq("frozenset({", items, "})", level, false),
-            Object::Global { module, name } => self.out.push_str(&format!("{module}.{name}")),
+            Object::Global(g) => self.out.push_str(&format!("{}.{}", g.module, g.name)),
             Object::Extension(code) => self.out.push_str(&format!("<extension code {code}>")),
             Object::PersistentId(pid) => {
                 self.out.push_str("persistent_load(");

@@ -651,7 +651,8 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
     };
     let mut attributes = Vec::new();
     let called = match value.object(inst.callable) {
-        Some(Object::Global { module, name }) => {
+        Some(Object::Global(g)) => {
+            let (module, name) = (g.module.as_str(), g.name.as_str());
             if path_ends_with(module, name, WRAPPER) {
                 matches!(inst.kind, CallKind::Reduce | CallKind::Inst | CallKind::Obj)
             } else if module == "copyreg" && (name == "__newobj__" || name == "__newobj_ex__") {
@@ -663,8 +664,7 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
                     return None;
                 };
                 match args.get(1).and_then(|&b| value.object(b)) {
-                    Some(Object::Global { module, name })
-                        if module == "builtins" && name == "object" => {}
+                    Some(Object::Global(g)) if g.module == "builtins" && g.name == "object" => {}
                     _ => return None,
                 }
                 false
@@ -729,8 +729,8 @@ fn dtype_itemsize(value: &Value, dtype: Item) -> Option<(u64, bool)> {
         return None;
     };
     match value.object(inst.callable) {
-        Some(Object::Global { module, name })
-            if name == "dtype" && (module == "numpy" || module.starts_with("numpy.")) => {}
+        Some(Object::Global(g))
+            if g.name == "dtype" && (g.module == "numpy" || g.module.starts_with("numpy.")) => {}
         _ => return None,
     }
     let Some(Object::Tuple(args)) = value.object(inst.args) else {
