@@ -424,7 +424,7 @@ fn key_text(value: &Value, item: Item) -> String {
         Item::None => "None".into(),
         Item::Float(f) => f.to_string(),
         Item::Ref(_) => match value.object(item) {
-            Some(Object::Str(s)) => s.clone(),
+            Some(Object::Str(s)) => s.to_string(),
             Some(Object::BigInt(b)) => b.to_string(),
             _ => format!("<{}>", describe(value, item)),
         },

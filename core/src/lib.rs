@@ -21,6 +21,7 @@ pub mod policy;
 pub mod tree;
 pub mod value;
 
+pub use compact_str::CompactString;
 pub use error::{Error, ErrorKind, Result};
 pub use format::{Format, Registration};
 pub use global::{GlobalRef, Target, Usage};

@@ -353,9 +353,9 @@ fn push_reduce(value: &mut Value, callable: Item, args: Item, state: Option<Item
 /// Pushes `numpy.dtype(code, False, True)` + BUILD `(3, order, None, None, None, -1, -1, 0)`.
 pub fn push_dtype(value: &mut Value, dtype: Dtype) -> Item {
     let callable = push_global(value, "numpy", "dtype");
-    let code = value.push(Object::Str(dtype.code()));
+    let code = value.push(Object::Str(dtype.code().into()));
     let args = push_tuple(value, vec![code, Item::Bool(false), Item::Bool(true)]);
-    let order = value.push(Object::Str(dtype.byteorder().to_string()));
+    let order = value.push(Object::Str(dtype.byteorder().to_string().into()));
     let state = push_tuple(
         value,
         vec![

@@ -104,39 +104,6 @@ fn shareable(object: &Object) -> bool {
     )
 }
 
-/// Calls `f` with every object an object refers to (what [`Value::children`] lists, without
-/// allocating).
-fn for_each_child(object: &Object, mut f: impl FnMut(ObjectId)) {
-    let mut item = |item: &Item| {
-        if let Item::Ref(id) = item {
-            f(*id)
-        }
-    };
-    match object {
-        Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => {
-            v.iter().for_each(&mut item)
-        }
-        Object::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
-            item(k);
-            item(v);
-        }),
-        Object::Instance(inst) => {
-            item(&inst.callable);
-            item(&inst.args);
-            inst.kwargs.iter().for_each(&mut item);
-            inst.state.iter().for_each(&mut item);
-            inst.list_items.iter().for_each(&mut item);
-            inst.dict_items.iter().for_each(|(k, v)| {
-                item(k);
-                item(v);
-            });
-            inst.set_items.iter().for_each(&mut item);
-        }
-        Object::PersistentId(pid) => item(pid),
-        _ => {}
-    }
-}
-
 /// How many references each object reachable from the root has (the root counts as one).
 pub fn reference_counts(value: &Value) -> Vec<u32> {
     let mut counts = vec![0u32; value.len()];
@@ -151,7 +118,11 @@ pub fn reference_counts(value: &Value) -> Vec<u32> {
         if *count > 1 {
             continue;
         }
-        for_each_child(&objects[id.index()], |c| stack.push(c));
+        objects[id.index()].for_each_child(|c| {
+            if let Item::Ref(c) = c {
+                stack.push(c)
+            }
+        });
     }
     counts
 }
@@ -456,7 +427,7 @@ impl Reader {
                 Err(_) => self.value.push(Object::BigInt(Box::new(b))),
             },
             Event::Float(f) => Item::Float(f),
-            Event::Text(s) => self.value.push(Object::Str(s.into_owned())),
+            Event::Text(s) => self.value.push(Object::Str(s.into())),
             Event::Bytes(b) => self.value.push(Object::Bytes(b.into_owned())),
             Event::Array(n) => {
                 let items = self.elements(n, src)?;

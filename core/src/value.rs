@@ -5,6 +5,7 @@
 //! exactly (identity preserved) and a small file cannot expand into a huge value.
 //! Small scalars ([`Item::None`], [`Item::Bool`], [`Item::Int`], [`Item::Float`]) are stored inline.
 
+use compact_str::CompactString;
 use num_bigint::BigInt;
 
 /// Index of an object in a [`Value`]'s arena.
@@ -108,7 +109,8 @@ pub enum Object {
         re: f64,
         im: f64,
     },
-    Str(String),
+    /// Up to 24 bytes inline: records' short strs cost no allocation.
+    Str(CompactString),
     Bytes(Vec<u8>),
     ByteArray(Vec<u8>),
     List(Vec<Item>),

@@ -57,7 +57,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Item, E> {
-        Ok(self.0.push(Object::Str(v.to_string())))
+        Ok(self.0.push(Object::Str(v.into())))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {

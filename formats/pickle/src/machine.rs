@@ -2689,7 +2689,7 @@ fn into_object(
         Node::BigInt(b) => Object::BigInt(b),
         Node::Long(bytes) => Object::BigInt(Box::new(BigInt::from_signed_bytes_le(bytes))),
         Node::Complex(re, im) => Object::Complex { re, im },
-        Node::Str(s) => Object::Str(s.into_owned()),
+        Node::Str(s) => Object::Str(s.into()),
         Node::Bytes(b) => Object::Bytes(b.into_owned()),
         Node::ByteArray(b) => Object::ByteArray(b.into_owned()),
         Node::List(v) => Object::List(items(v)),

@@ -608,35 +608,6 @@ pub fn write_value_into(value: &Value, protocol: u8, out: &mut Vec<u8>) -> Resul
 
 const NO_MEMO: u32 = u32::MAX;
 
-/// Calls `f` on every item `object` holds.
-fn for_each_child(object: &Object, mut f: impl FnMut(Item)) {
-    match object {
-        Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => {
-            v.iter().copied().for_each(f)
-        }
-        Object::Dict(pairs) => pairs.iter().for_each(|&(k, v)| {
-            f(k);
-            f(v)
-        }),
-        Object::Instance(inst) => {
-            f(inst.callable);
-            f(inst.args);
-            if let Some(kw) = inst.kwargs {
-                f(kw);
-            }
-            inst.state.iter().copied().for_each(&mut f);
-            inst.list_items.iter().copied().for_each(&mut f);
-            inst.dict_items.iter().for_each(|&(k, v)| {
-                f(k);
-                f(v)
-            });
-            inst.set_items.iter().copied().for_each(&mut f);
-        }
-        Object::PersistentId(pid) => f(*pid),
-        _ => {}
-    }
-}
-
 /// The `i`-th item `object` needs before it can exist (its constructor's arguments, a tuple's
 /// items): the edges a reference cycle cannot go through only.
 fn construction_child(object: &Object, proto: u8, i: usize) -> Option<Item> {
@@ -652,7 +623,7 @@ fn construction_child(object: &Object, proto: u8, i: usize) -> Option<Item> {
     }
 }
 
-/// The `i`-th item `object` holds (the order of [`for_each_child`]).
+/// The `i`-th item `object` holds (the order of [`Object::for_each_child`]).
 fn child_at(object: &Object, i: usize) -> Option<Item> {
     match object {
         Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => {
@@ -788,7 +759,9 @@ fn analyse(value: &Value, proto: u8) -> Result<Vec<u8>, Error> {
     };
     count(value.root(), &mut refs, &mut stack);
     while let Some(id) = stack.pop() {
-        for_each_child(value.get(id), |item| count(item, &mut refs, &mut stack));
+        value
+            .get(id)
+            .for_each_child(|item| count(item, &mut refs, &mut stack));
     }
     if dangling {
         return Err(encode_error(
