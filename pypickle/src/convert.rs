@@ -13,6 +13,7 @@
 //! ```
 
 use std::fs;
+use std::io::Read;
 use std::path::Path;
 
 use crate::{check_destination, write_atomically};
@@ -184,7 +185,7 @@ pub fn convert(
     options: &ConvertOptions,
 ) -> Result<Report, Error> {
     let (input, output) = (input.as_ref(), output.as_ref());
-    let bytes = fs::read(input).map_err(|e| Error::io("read it", e).at(input))?;
+    let bytes = read_with_room(input)?;
     let (from, payload) = identify_input(input, &bytes, options).map_err(|e| e.at(input))?;
     let to = output_format(output, options).map_err(|e| e.at(output))?;
     let folder = check_destination(output, options.overwrite).map_err(|e| e.at(output))?;
@@ -200,8 +201,10 @@ pub fn convert(
         losses: Vec::new(),
         envelope: options.envelope,
     };
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 64);
-    drop(bytes);
+    // The output goes into the input's buffer: its pages are already in memory, and the room
+    // reserved past the input usually holds the rest.
+    let mut out = bytes;
+    out.clear();
     let start = options.envelope.then(|| envelope::begin(&mut out));
     encode(to, value, &roots, options, &mut out, &mut report.losses).map_err(|e| e.at(output))?;
     if let Some(start) = start {
@@ -210,6 +213,22 @@ pub fn convert(
     report.output_bytes = out.len() as u64;
     write_atomically(output, &folder, &out, options.overwrite).map_err(|e| e.at(output))?;
     Ok(report)
+}
+
+/// The file's bytes, in a buffer with room for an output half as large again (see [`convert`]).
+fn read_with_room(path: &Path) -> Result<Vec<u8>, Error> {
+    let fail = |e| Error::io("read it", e).at(path);
+    let mut file = fs::File::open(path).map_err(fail)?;
+    let len = file.metadata().map_err(fail)?.len() as usize;
+    let mut bytes = Vec::new();
+    // The length is a hint (the file may change while read): read_to_end grows past it.
+    bytes
+        .try_reserve_exact(len.saturating_add(len / 2).saturating_add(64))
+        .map_err(|_| {
+            Error::invalid(format!("cannot hold the {len}-byte file in memory")).at(path)
+        })?;
+    file.read_to_end(&mut bytes).map_err(fail)?;
+    Ok(bytes)
 }
 
 fn identify_input<'b>(
