@@ -18,7 +18,7 @@
 //! hidden from the caller.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasher;
 
@@ -663,6 +663,10 @@ impl Memo {
 pub enum Offer<'v> {
     /// A copy of the instance's graph (class, arguments, states) and the instance in it.
     Built { value: &'v Value, instance: Item },
+    /// The BUILD of an object some other call made, given the class or an unbuilt instance
+    /// of it (`copy.copy(wrapper)`, `object.__new__(cls)`): it may be an instance of the
+    /// class, whose layout the file does not show. The caller should fail closed.
+    Possible,
     /// The graph was not copied: the copying budget of the run is spent (see
     /// [`SkipAfterBuild`]). The caller cannot lay out what follows and should fail closed.
     TooLarge,
@@ -680,7 +684,9 @@ pub struct SkipAfterBuild<'h> {
     pub class: &'h str,
     /// Called after each BUILD of an instance of `class`: made by calling the class (REDUCE,
     /// NEWOBJ, INST, OBJ) or through copyreg's `__newobj__`, `__newobj_ex__` or
-    /// `_reconstructor` with the class as first argument. Gets the [`Offer`] and the offset
+    /// `_reconstructor` with the class as first argument; and after the BUILD of what any
+    /// other call returns when its callable, arguments or what they hold reach the class or an
+    /// instance not built yet ([`Offer::Possible`]). Gets the [`Offer`] and the offset
     /// just past the BUILD; returns where the opcodes resume (at or past that offset, within
     /// the data), or `None` to go on right there. Copies are bounded over the whole run by
     /// [`SKIP_COPY_BUDGET`] objects and slots per input byte (at least a million), so that
@@ -793,6 +799,12 @@ pub(crate) struct Machine<'a, 'o> {
     /// objects and found pairwise unequal. Records of one kind are dicts with the same
     /// memoized key strs: a dict given exactly these again needs no equality search.
     distinct_keys: Vec<ObjectId>,
+    /// Whether the class [`SkipAfterBuild`] watches was imported: only then can a call
+    /// return one of its instances.
+    watched_imported: bool,
+    /// Objects made by calls that may return an instance of the watched class (see
+    /// [`Offer::Possible`]).
+    possibly_watched: HashSet<u32>,
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
@@ -847,6 +859,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             dropped: false,
             copy_budget: 0,
             distinct_keys: Vec::new(),
+            watched_imported: false,
+            possibly_watched: HashSet::new(),
         }
     }
 
@@ -1365,6 +1379,9 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn record(&mut self, op: Op, target: Target) -> Result<Val, Halt> {
+        if let (Some(skip), Target::Named { module, name }) = (&self.skip, &target) {
+            self.watched_imported |= path_ends_with(module, name, skip.class);
+        }
         let index = self.globals.len() as u32;
         self.globals.push(GlobalRef {
             target,
@@ -1868,20 +1885,13 @@ impl<'a, 'o> Machine<'a, 'o> {
         let Some(Node::Instance(inst)) = self.node(target) else {
             return;
         };
-        let Some(skip) = &self.skip else { return };
-        // The class: what is called, or what copyreg's helpers are given to instantiate.
-        let mut class = self.named(Val::of(inst.callable));
-        if let Some(("copyreg", "__newobj__" | "__newobj_ex__" | "_reconstructor")) = class {
-            class = self
-                .tuple_items_of(Val::of(inst.args))
-                .and_then(|args| args.first())
-                .and_then(|&first| self.named(first));
-        }
-        let watched = class.is_some_and(|(module, name)| path_ends_with(module, name, skip.class));
-        if !watched {
+        let watched = self.is_watched(inst);
+        let possible =
+            !watched && matches!(target, Val::Ref(id) if self.possibly_watched.contains(&id.0));
+        if !watched && !possible {
             return;
         }
-        let copy = self.subgraph(target);
+        let copy = if watched { self.subgraph(target) } else { None };
         let here = self.pos;
         let Some(skip) = &mut self.skip else { return };
         let offer = match &copy {
@@ -1889,6 +1899,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 value,
                 instance: *instance,
             },
+            None if possible => Offer::Possible,
             None => Offer::TooLarge,
         };
         match (skip.resume)(offer, here) {
@@ -1900,6 +1911,80 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             _ => {}
         }
+    }
+
+    /// Whether `inst` is an instance of the watched class: made by calling the class, or by
+    /// copyreg's helpers given it to instantiate.
+    fn is_watched(&self, inst: &Instance) -> bool {
+        let Some(skip) = &self.skip else { return false };
+        let mut class = self.named(Val::of(inst.callable));
+        if let Some(("copyreg", "__newobj__" | "__newobj_ex__" | "_reconstructor")) = class {
+            class = self
+                .tuple_items_of(Val::of(inst.args))
+                .and_then(|args| args.first())
+                .and_then(|&first| self.named(first));
+        }
+        class.is_some_and(|(module, name)| path_ends_with(module, name, skip.class))
+    }
+
+    /// Whether a call of `callable` with `args` and `kwargs` may return an instance of the
+    /// watched class without being one of the calls [`Machine::is_watched`] knows: what it is
+    /// given reaches the class itself, an instance not built yet, or another such result.
+    /// Built instances are not looked into: joblib has replaced them with their arrays. The
+    /// walk is paid from the copying budget; past it, the answer is yes (fail closed).
+    fn may_return_watched(&mut self, roots: [Option<Val>; 3]) -> bool {
+        let mut seen: HashSet<u32> = HashSet::new();
+        let mut todo: Vec<u32> = Vec::new();
+        for root in roots.into_iter().flatten() {
+            if let Val::Ref(id) = root {
+                if seen.insert(id.0) {
+                    todo.push(id.0);
+                }
+            }
+        }
+        let mut cost = 0u64;
+        while let Some(id) = todo.pop() {
+            if self.possibly_watched.contains(&id) {
+                return true;
+            }
+            let Some(node) = self.nodes.get(id as usize) else {
+                continue;
+            };
+            cost += 1 + node.child_count() as u64;
+            if cost > self.copy_budget {
+                self.copy_budget = 0;
+                return true;
+            }
+            match node {
+                Node::Global(_) => {
+                    let hit = self.named(Val::Ref(ObjectId(id))).is_some_and(|(m, n)| {
+                        self.skip
+                            .as_ref()
+                            .is_some_and(|skip| path_ends_with(m, n, skip.class))
+                    });
+                    if hit {
+                        return true;
+                    }
+                    continue;
+                }
+                Node::Instance(inst) if self.is_watched(inst) => {
+                    if inst.state.is_empty() {
+                        return true;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            node.for_each_child(|child| {
+                if let Item::Ref(c) = child {
+                    if seen.insert(c.0) {
+                        todo.push(c.0);
+                    }
+                }
+            });
+        }
+        self.copy_budget -= cost;
+        false
     }
 
     /// A copy of the graph reachable from `root` as a [`Value`], paid from the copying budget
@@ -1987,7 +2072,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
         let depth = self.depth_of(&[callable, args, kwargs.unwrap_or(Val::None)]);
         let slots = 2 + kwargs.is_some() as usize;
-        self.new_node(
+        let made = self.new_node(
             Node::Instance(Box::new(Instance::new(
                 kind,
                 callable.item(),
@@ -1996,7 +2081,16 @@ impl<'a, 'o> Machine<'a, 'o> {
             ))),
             depth,
             slots,
-        )
+        )?;
+        if self.watched_imported {
+            if let Val::Ref(id) = made {
+                let direct = matches!(&self.nodes[id.index()], Node::Instance(inst) if self.is_watched(inst));
+                if !direct && self.may_return_watched([Some(callable), Some(args), kwargs]) {
+                    self.possibly_watched.insert(id.0);
+                }
+            }
+        }
+        Ok(made)
     }
 
     fn items_on_other(&mut self, op: Op, target: Val) {

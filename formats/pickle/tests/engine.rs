@@ -1240,6 +1240,53 @@ fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
     assert!(far.error.is_some());
 }
 
+/// A call given the watched class or an unbuilt instance of it may return an instance: its
+/// BUILD is offered as possible. A call given a built instance (an array, to joblib) is not.
+#[test]
+fn analyze_skipping_offers_what_calls_may_return() {
+    use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
+    let pickle = b"\x80\x02cmod\nW\n)\x81q\x00Nb0\
+                   cmod\nTree\n(h\x00tRNb0\
+                   cmod\nW\n)\x81q\x010ccopy\ncopy\nh\x01\x85RNb0\
+                   cbuiltins\nobject.__new__\ncmod\nW\n\x85RNb.";
+    let mut offers = Vec::new();
+    let mut resume = |offer: Offer<'_>, end: usize| -> Option<usize> {
+        offers.push((
+            match offer {
+                Offer::Built { .. } => "built",
+                Offer::TooLarge => "too large",
+                Offer::Possible => "possible",
+            },
+            end,
+        ));
+        None
+    };
+    let options = Options::default();
+    let analysis = analyze_skipping(
+        pickle,
+        &options,
+        SkipAfterBuild {
+            class: "mod.W",
+            resume: &mut resume,
+        },
+    );
+    assert_eq!(analysis.error, None);
+    let builds: Vec<usize> = pickle
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w == b"Nb")
+        .map(|(i, _)| i + 2)
+        .collect();
+    assert_eq!(
+        offers,
+        vec![
+            ("built", builds[0]),
+            ("possible", builds[2]),
+            ("possible", builds[3])
+        ]
+    );
+}
+
 /// Copies shown to the caller are bounded over the whole run: thousands of BUILDs of one
 /// instance with a growing state cannot cost quadratic time, they are offered as too large.
 #[test]
@@ -1256,6 +1303,7 @@ fn analyze_skipping_bounds_what_it_copies() {
         match offer {
             Offer::Built { .. } => built += 1,
             Offer::TooLarge => too_large += 1,
+            Offer::Possible => panic!("no call here is given the class"),
         }
         None
     };

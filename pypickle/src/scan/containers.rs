@@ -480,6 +480,15 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
         let array = match offer {
             Offer::Built { value, instance } => wrapper_layout(value, instance),
             Offer::TooLarge => None,
+            Offer::Possible => {
+                nested_errors.push(format!(
+                    "{p}joblib: the object built by the BUILD ending at offset {} may be a \
+                     NumpyArrayWrapper (a call was given the class or an unbuilt wrapper): \
+                     joblib would read an array after it whose size the file does not show",
+                    base + end
+                ));
+                return None;
+            }
         };
         let Some(array) = array else {
             nested_errors.push(format!(
@@ -1476,6 +1485,53 @@ mod joblib_layout_tests {
         let mut pair = state(b"K\x05\x85", dtype("u1", None), &[]);
         pair.extend(b"N\x86");
         assert_payload_found(&joblib(&newobj(), &pair, &hiding()));
+    }
+
+    /// joblib reads an array after the BUILD of whatever is a wrapper when the BUILD runs. A
+    /// function that returns an unbuilt wrapper it is given (`copy.copy` here) hides the class
+    /// from a scanner that looks at what is called.
+    #[test]
+    fn a_wrapper_returned_by_a_call_is_never_safe() {
+        let st = state(b"K\x05\x85", dtype("u1", None), &[]);
+        // copy.copy(NumpyArrayWrapper.__new__(...)), then BUILD.
+        let mut copied = b"ccopy\ncopy\n".to_vec();
+        copied.extend(newobj());
+        copied.extend(b"\x85R");
+        assert_not_safe_as_possible_wrapper(&joblib(&copied, &st, &hiding()));
+
+        // The same copy made while the wrapper was unbuilt, built after the wrapper itself:
+        // w = wrapper (memo 0); c = copy.copy(w) (memo 1); BUILD w, its array; POP; BUILD c.
+        let mut file = b"\x80\x02".to_vec();
+        file.extend(newobj());
+        file.extend(b"q\x00ccopy\ncopy\nh\x00\x85Rq\x010h\x00");
+        file.extend(&st);
+        file.extend(b"b\x01\x02\x03\x04\x050h\x01");
+        file.extend(&st);
+        file.push(b'b');
+        file.extend(hiding());
+        file.extend(PAYLOAD);
+        file.push(b'.');
+        assert_not_safe_as_possible_wrapper(&file);
+
+        // object.__new__(NumpyArrayWrapper): the class given to some other callable.
+        let mut made = b"cbuiltins\nobject.__new__\n".to_vec();
+        made.extend(WRAPPER);
+        made.extend(b"\x85R");
+        let mut file = joblib(&made, &st, &hiding());
+        file[1] = 4;
+        assert_not_safe_as_possible_wrapper(&file);
+    }
+
+    fn assert_not_safe_as_possible_wrapper(file: &[u8]) {
+        let report = scan_bytes_report("x.joblib", file, &ScanOptions::default());
+        assert_ne!(report.verdict, FileVerdict::Safe, "{report:#?}");
+        assert!(
+            report
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("may be a NumpyArrayWrapper")),
+            "{report:#?}"
+        );
     }
 
     #[test]
