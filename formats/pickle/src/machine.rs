@@ -1892,6 +1892,26 @@ impl<'a, 'o> Machine<'a, 'o> {
             return;
         }
         let copy = if watched { self.subgraph(target) } else { None };
+        if watched {
+            // joblib pops the wrapper and pushes the array it reads: what the stack holds
+            // from here is an array (a node of its own). The wrapper stays what the memo and
+            // any copy made before the BUILD hold, so a call given it may return a wrapper.
+            if let Ok(array) = self.new_node(
+                Node::Instance(Box::new(Instance::new(
+                    CallKind::Reduce,
+                    Item::None,
+                    Item::None,
+                    None,
+                ))),
+                1,
+                0,
+            ) {
+                if let Some(top) = self.stack.last_mut() {
+                    *top = array;
+                    self.dropped = true;
+                }
+            }
+        }
         let here = self.pos;
         let Some(skip) = &mut self.skip else { return };
         let offer = match &copy {
@@ -1929,9 +1949,11 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// Whether a call of `callable` with `args` and `kwargs` may return an instance of the
     /// watched class without being one of the calls [`Machine::is_watched`] knows: what it is
-    /// given reaches the class itself, an instance not built yet, or another such result.
-    /// Built instances are not looked into: joblib has replaced them with their arrays. The
-    /// walk is paid from the copying budget; past it, the answer is yes (fail closed).
+    /// given reaches the class itself, an instance (built or not: after a BUILD the stack
+    /// holds an array node instead, see [`Machine::after_watched_build`], so a reachable
+    /// instance came from the memo or a copy and is the wrapper itself), or another such
+    /// result. The walk is paid from the copying budget; past it, the answer is yes (fail
+    /// closed).
     fn may_return_watched(&mut self, roots: [Option<Val>; 3]) -> bool {
         let mut seen: HashSet<u32> = HashSet::new();
         let mut todo: Vec<u32> = Vec::new();
@@ -1967,12 +1989,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                     }
                     continue;
                 }
-                Node::Instance(inst) if self.is_watched(inst) => {
-                    if inst.state.is_empty() {
-                        return true;
-                    }
-                    continue;
-                }
+                Node::Instance(inst) if self.is_watched(inst) => return true,
                 _ => {}
             }
             node.for_each_child(|child| {

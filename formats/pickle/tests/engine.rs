@@ -1240,13 +1240,16 @@ fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
     assert!(far.error.is_some());
 }
 
-/// A call given the watched class or an unbuilt instance of it may return an instance: its
-/// BUILD is offered as possible. A call given a built instance (an array, to joblib) is not.
+/// A call given the watched class or an instance of it may return an instance: its BUILD is
+/// offered as possible. After an instance's BUILD the stack holds its array (as joblib's
+/// stack does): a call given that is not; one given the instance from the memo is.
 #[test]
 fn analyze_skipping_offers_what_calls_may_return() {
     use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
-    let pickle = b"\x80\x02cmod\nW\n)\x81q\x00Nb0\
-                   cmod\nTree\n(h\x00tRNb0\
+    // Tree(<array of w>) with w memoized; copy.copy(w); copy.copy(w2) of an unbuilt w2;
+    // object.__new__(W). Each result is built with None.
+    let pickle = b"\x80\x02cmod\nTree\n(cmod\nW\n)\x81q\x00NbtRNb0\
+                   ccopy\ncopy\nh\x00\x85RNb0\
                    cmod\nW\n)\x81q\x010ccopy\ncopy\nh\x01\x85RNb0\
                    cbuiltins\nobject.__new__\ncmod\nW\n\x85RNb.";
     let mut offers = Vec::new();
@@ -1282,7 +1285,8 @@ fn analyze_skipping_offers_what_calls_may_return() {
         vec![
             ("built", builds[0]),
             ("possible", builds[2]),
-            ("possible", builds[3])
+            ("possible", builds[3]),
+            ("possible", builds[4])
         ]
     );
 }
@@ -1292,10 +1296,11 @@ fn analyze_skipping_offers_what_calls_may_return() {
 #[test]
 fn analyze_skipping_bounds_what_it_copies() {
     use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
-    // W() then 200 000 BUILDs of None: each copy would hold every state so far.
-    let mut pickle = b"\x80\x02cmod\nW\n)\x81".to_vec();
+    // W() then 200 000 BUILDs of None, each of W read back from the memo (a BUILD leaves the
+    // array on the stack): each copy would hold every state so far.
+    let mut pickle = b"\x80\x02cmod\nW\n)\x81q\x00".to_vec();
     for _ in 0..200_000 {
-        pickle.extend_from_slice(b"Nb");
+        pickle.extend_from_slice(b"Nb0h\x00");
     }
     pickle.push(b'.');
     let (mut built, mut too_large) = (0, 0);

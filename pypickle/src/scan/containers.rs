@@ -1513,6 +1513,21 @@ mod joblib_layout_tests {
         file.push(b'.');
         assert_not_safe_as_possible_wrapper(&file);
 
+        // A wrapper read back from the memo after its BUILD is still the wrapper (joblib puts
+        // the array on the stack, not in the memo): w (memo 0), BUILD w, its array, POP;
+        // copy.copy(w) then BUILD.
+        let mut file = b"\x80\x02".to_vec();
+        file.extend(newobj());
+        file.extend(b"q\x00");
+        file.extend(&st);
+        file.extend(b"b\x01\x02\x03\x04\x050ccopy\ncopy\nh\x00\x85R");
+        file.extend(&st);
+        file.push(b'b');
+        file.extend(hiding());
+        file.extend(PAYLOAD);
+        file.push(b'.');
+        assert_not_safe_as_possible_wrapper(&file);
+
         // object.__new__(NumpyArrayWrapper): the class given to some other callable.
         let mut made = b"cbuiltins\nobject.__new__\n".to_vec();
         made.extend(WRAPPER);
