@@ -61,5 +61,21 @@ pub fn check(data: &[u8]) {
         for g in &skipped.globals {
             assert!(g.offset < data.len() as u64, "global offset past the end (skipping)");
         }
+        // Watching a class but skipping nothing reads the same opcodes as `analyze`: the
+        // array node a watched BUILD leaves on the stack must not change what is imported
+        // or how it is used.
+        let mut stay = |_: Offer<'_>, _: usize| -> Option<usize> { None };
+        let watched = analyze_skipping(
+            data,
+            &options,
+            SkipAfterBuild {
+                class: &class,
+                resume: &mut stay,
+            },
+        );
+        if !watched.error.as_ref().is_some_and(|e| e.limit) {
+            assert_eq!(watched.globals, analysis.globals, "globals differ when watching");
+            assert_eq!(watched.error, analysis.error, "errors differ when watching");
+        }
     }
 }
