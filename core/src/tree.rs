@@ -99,7 +99,7 @@ fn shareable(object: &Object) -> bool {
             | Object::Complex { .. }
             | Object::Str(_)
             | Object::Bytes(_)
-            | Object::Global { .. }
+            | Object::Global(_)
             | Object::Extension(_)
     )
 }
