@@ -54,6 +54,7 @@ const BUILDER_TYPE: &str = "builds classes from data (type(name, bases, dict) at
 const BUILDER_THREADS: &str =
     "vendored cloudpickle and loky: builds functions from code, starts processes";
 const LOADER: &str = "loads a nested pickle or another stream that can run code";
+const LEGACY_ARRAYS: &str = "joblib's legacy array wrapper: joblib reads a file the pickle names (NDArrayWrapper with numpy.load, pickles allowed)";
 const PY2_LOADER: &str = "Python 2 pickle module: a nested loader";
 const LOADER_FILES: &str = "reads and writes files and URLs, pickles included";
 const IMPORT: &str = "imports modules by name";
@@ -757,9 +758,11 @@ pub static ATTRIBUTE_MODULES: [NameEntry; 50] = [
 
 /// Attribute names dangerous at any step of a name, whatever the module: re-exports such as
 /// `from os import system` reach the same function.
-pub static DANGEROUS_NAMES: [NameEntry; 55] = [
+pub static DANGEROUS_NAMES: [NameEntry; 57] = [
     n("LoadLibrary", NATIVE),
+    n("NDArrayWrapper", LEGACY_ARRAYS),
     n("Popen", PROCESS),
+    n("ZNDArrayWrapper", LEGACY_ARRAYS),
     n("_run_code", CODE),
     n("_run_module_as_main", CODE),
     n("_run_module_code", CODE),
