@@ -664,9 +664,15 @@ pub enum Offer<'v> {
     /// A copy of the instance's graph (class, arguments, states) and the instance in it.
     Built { value: &'v Value, instance: Item },
     /// The BUILD of an object some other call made, given the class or an unbuilt instance
-    /// of it (`copy.copy(wrapper)`, `object.__new__(cls)`): it may be an instance of the
-    /// class, whose layout the file does not show. The caller should fail closed.
+    /// of it (`copy.copy(wrapper)`, `object.__new__(cls)`), or of an object whose BUILD state
+    /// reaches the class or an instance (a slot state can set `__class__`): it may be an
+    /// instance of the class, whose layout the file does not show. The caller should fail
+    /// closed.
     Possible,
+    /// The BUILD of an instance ends inside a FRAME that goes on past it. The array's bytes
+    /// are read from the file after the frame (joblib's `read_array` reads the file, not the
+    /// frame), while the opcodes go on inside it: the caller should fail closed.
+    InsideFrame,
     /// The graph was not copied: the copying budget of the run is spent (see
     /// [`SkipAfterBuild`]). The caller cannot lay out what follows and should fail closed.
     TooLarge,
@@ -1780,7 +1786,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let target = self.top()?;
                 self.build_state(target, state)?;
                 if self.skip.is_some() {
-                    self.after_watched_build(target);
+                    self.after_watched_build(target, state);
                 }
             }
             Op::PersId => {
@@ -1881,16 +1887,26 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// After a BUILD of `target`: if it is an instance of the watched class, lets the caller
     /// move the cursor past the bytes that follow it.
-    fn after_watched_build(&mut self, target: Val) {
+    fn after_watched_build(&mut self, target: Val, state: Val) {
         let Some(Node::Instance(inst)) = self.node(target) else {
             return;
         };
+        let Val::Ref(id) = target else { return };
         let watched = self.is_watched(inst);
-        let possible =
-            !watched && matches!(target, Val::Ref(id) if self.possibly_watched.contains(&id.0));
+        let mut possible = !watched && self.possibly_watched.contains(&id.0);
+        if !watched
+            && !possible
+            && self.watched_imported
+            && self.may_return_watched([Some(state), None, None])
+        {
+            // The state may make it one (`__class__` in a slot state, a `__setstate__`).
+            possible = true;
+            self.possibly_watched.insert(id.0);
+        }
         if !watched && !possible {
             return;
         }
+        let inside_frame = self.frame_end.is_some_and(|end| end > self.pos as u64);
         let copy = if watched { self.subgraph(target) } else { None };
         if watched {
             // joblib pops the wrapper and pushes the array it reads: what the stack holds
@@ -1915,6 +1931,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let here = self.pos;
         let Some(skip) = &mut self.skip else { return };
         let offer = match &copy {
+            _ if inside_frame => Offer::InsideFrame,
             Some((value, instance)) => Offer::Built {
                 value,
                 instance: *instance,

@@ -1259,6 +1259,7 @@ fn analyze_skipping_offers_what_calls_may_return() {
                 Offer::Built { .. } => "built",
                 Offer::TooLarge => "too large",
                 Offer::Possible => "possible",
+                Offer::InsideFrame => "inside a frame",
             },
             end,
         ));
@@ -1308,7 +1309,7 @@ fn analyze_skipping_bounds_what_it_copies() {
         match offer {
             Offer::Built { .. } => built += 1,
             Offer::TooLarge => too_large += 1,
-            Offer::Possible => panic!("no call here is given the class"),
+            Offer::Possible | Offer::InsideFrame => panic!("no call here is given the class"),
         }
         None
     };

@@ -480,6 +480,15 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
         let array = match offer {
             Offer::Built { value, instance } => wrapper_layout(value, instance),
             Offer::TooLarge => None,
+            Offer::InsideFrame => {
+                nested_errors.push(format!(
+                    "{p}joblib: the NumpyArrayWrapper BUILD ending at offset {} is inside a FRAME \
+                     that goes on past it: joblib reads the array after the frame, the opcodes \
+                     go on inside it",
+                    base + end
+                ));
+                return None;
+            }
             Offer::Possible => {
                 nested_errors.push(format!(
                     "{p}joblib: the object built by the BUILD ending at offset {} may be a \
@@ -502,11 +511,30 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
         let next = match array {
             Array::Objects => {
                 // A complete pickle of its own follows.
+                // Its unpickler reads whole frames: a FRAME running past the STOP moves where
+                // the outer stream resumes (to the frame's end), so the scanner gives up.
+                let mut frame_end = 0usize;
                 let stop = Reader::at(data, end)
                     .map_while(Result::ok)
+                    .inspect(|ins| {
+                        if ins.op == Op::Frame {
+                            if let Arg::Int(len) = ins.arg {
+                                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                                frame_end = (ins.end as usize).saturating_add(len);
+                            }
+                        }
+                    })
                     .find(|ins| ins.op == Op::Stop)
                     .map(|ins| ins.end as usize);
                 let stop_end = stop.unwrap_or(data.len());
+                if frame_end > stop_end {
+                    nested_errors.push(format!(
+                        "{p}joblib object array at offset {}: its pickle's FRAME runs past its \
+                         STOP, so where joblib resumes is not where the pickle ends",
+                        base + end
+                    ));
+                    return None;
+                }
                 let analysis = analyze(&data[end..stop_end]);
                 for mut g in analysis.globals {
                     g.offset += (base + end) as u64;
@@ -643,8 +671,16 @@ fn wrapper_layout(value: &Value, wrapper: Item) -> Option<Array> {
     if objects {
         return Some(Array::Objects);
     }
-    // `getattr(self, "numpy_array_alignment_bytes", None) is not None`.
-    let aligned = get("numpy_array_alignment_bytes").is_some_and(|v| v != Item::None);
+    // `getattr(self, "numpy_array_alignment_bytes", None) is not None`: only a value the file
+    // spells out can be told from None (a call or a global may be None when joblib runs).
+    let aligned = match get("numpy_array_alignment_bytes") {
+        None | Some(Item::None) => false,
+        Some(item) => match value.object(item) {
+            Some(Object::Instance(_) | Object::Global(_) | Object::Extension(_))
+            | Some(Object::PersistentId(_) | Object::Buffer { .. }) => return None,
+            _ => true,
+        },
+    };
     Some(Array::Raw {
         bytes: count.checked_mul(itemsize)?,
         aligned,
@@ -685,7 +721,7 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
     };
     if called {
         // `__init__(self, subclass, shape, order, dtype, allow_mmap=False,
-        // numpy_array_alignment_bytes=None)`
+        // numpy_array_alignment_bytes=NUMPY_ARRAY_ALIGNMENT_BYTES)`, which is 16
         const PARAMETERS: [&str; 6] = [
             "subclass",
             "shape",
@@ -702,31 +738,35 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
         }
         attributes.extend(PARAMETERS.iter().copied().zip(args.iter().copied()));
         if args.len() < 6 {
-            attributes.push(("numpy_array_alignment_bytes", Item::None));
+            attributes.push(("numpy_array_alignment_bytes", Item::Int(16)));
         }
     }
-    let dict_into = |item: Item, attributes: &mut Vec<(&'v str, Item)>| -> Option<()> {
-        match value.object(item) {
+    // A state's keys must be strs the file spells out: a key made by a call (`str('shape')`)
+    // is an attribute to joblib but not to the scanner. In the slot state (set with
+    // `setattr`), `__dict__` would replace every attribute and `__class__` the class joblib
+    // checks: the scanner gives up on both.
+    let dict_into =
+        |item: Item, slots: bool, attributes: &mut Vec<(&'v str, Item)>| match value.object(item) {
             Some(Object::Dict(pairs)) => {
                 for &(k, v) in pairs {
-                    // Only str keys can be looked up as attributes.
-                    if let Some(key) = value.as_str(k) {
-                        attributes.push((key, v));
+                    let key = value.as_str(k)?;
+                    if slots && (key == "__dict__" || key == "__class__") {
+                        return None;
                     }
+                    attributes.push((key, v));
                 }
                 Some(())
             }
             _ if item == Item::None => Some(()),
             _ => None,
-        }
-    };
+        };
     for &state in &inst.state {
         match value.object(state) {
             Some(Object::Tuple(pair)) if pair.len() == 2 => {
-                dict_into(pair[0], &mut attributes)?;
-                dict_into(pair[1], &mut attributes)?;
+                dict_into(pair[0], false, &mut attributes)?;
+                dict_into(pair[1], true, &mut attributes)?;
             }
-            _ => dict_into(state, &mut attributes)?,
+            _ => dict_into(state, false, &mut attributes)?,
         }
     }
     Some(attributes)
@@ -734,6 +774,19 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
 
 /// The item size of a pickled `numpy.dtype(...)`, and whether it holds objects.
 fn dtype_itemsize(value: &Value, dtype: Item) -> Option<(u64, bool)> {
+    dtype_layout(value, dtype, 0)
+}
+
+/// `(itemsize, hasobject)` of `numpy.dtype(code, False, True)` after its BUILD states, as
+/// numpy computes them, or `None` when the scanner cannot be sure. Only what numpy's own
+/// pickles hold is read: a code of one type letter and a size (no `'u1,u1'`), states of
+/// eight or nine items whose elsize (item 5) counts for flexible types (bytes, str, void),
+/// and fields and subarrays (items 4 and 2) only on void types, whose field dtypes decide
+/// whether it holds objects (a field's *name* never does).
+fn dtype_layout(value: &Value, dtype: Item, depth: usize) -> Option<(u64, bool)> {
+    if depth > 16 {
+        return None;
+    }
     let Some(Object::Instance(inst)) = value.object(dtype) else {
         return None;
     };
@@ -747,58 +800,69 @@ fn dtype_itemsize(value: &Value, dtype: Item) -> Option<(u64, bool)> {
     };
     let code = value.as_str(*args.first()?)?;
     let letter = code.chars().next()?;
-    if letter == 'O' || inst.state.iter().any(|s| fields_hold_objects(value, *s, 0)) {
+    let digits = &code[letter.len_utf8()..];
+    if !letter.is_ascii_alphabetic() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let flexible = matches!(letter, 'S' | 'U' | 'V' | 'a');
+    let mut objects = letter == 'O';
+    let mut elsize = None;
+    // Each BUILD replaces what the one before set: the last state decides.
+    for (k, &state) in inst.state.iter().enumerate() {
+        let Some(Object::Tuple(items)) = value.object(state) else {
+            return None;
+        };
+        if items.len() != 8 && items.len() != 9 {
+            return None;
+        }
+        let last = k + 1 == inst.state.len();
+        let mut state_objects = letter == 'O';
+        if items[2] != Item::None {
+            let Some(Object::Tuple(subarray)) = value.object(items[2]) else {
+                return None;
+            };
+            if !flexible {
+                return None;
+            }
+            state_objects |= dtype_layout(value, *subarray.first()?, depth + 1)?.1;
+        }
+        if items[4] != Item::None {
+            let Some(Object::Dict(fields)) = value.object(items[4]) else {
+                return None;
+            };
+            if !flexible {
+                return None;
+            }
+            for &(_, field) in fields {
+                let Some(Object::Tuple(field)) = value.object(field) else {
+                    return None;
+                };
+                state_objects |= dtype_layout(value, *field.first()?, depth + 1)?.1;
+            }
+        }
+        let state_elsize = match items[5] {
+            Item::Int(e) if e >= 0 => e as u64,
+            _ if flexible => return None,
+            _ => 0,
+        };
+        if last {
+            objects = state_objects;
+            if flexible {
+                elsize = Some(state_elsize);
+            }
+        }
+    }
+    if objects {
         return Some((8, true));
     }
-    // numpy takes the state's elsize for flexible types (bytes, str, void: structured and
-    // subarray dtypes) and ignores it for the others, whose size the code gives.
-    if matches!(letter, 'S' | 'U' | 'V' | 'a') {
-        if let Some(Object::Tuple(items)) = inst.state.last().and_then(|s| value.object(*s)) {
-            if let Some(Item::Int(elsize)) = items.get(5) {
-                if *elsize >= 0 {
-                    return Some((*elsize as u64, false));
-                }
-            }
-        }
+    if let Some(elsize) = elsize {
+        return Some((elsize, false));
     }
-    let digits: String = code
-        .chars()
-        .skip(1)
-        .take_while(char::is_ascii_digit)
-        .collect();
     let n: u64 = digits.parse().ok()?;
     Some(match letter {
-        'U' => (4 * n, false),
+        'U' => (n.checked_mul(4)?, false),
         _ => (n, false),
     })
-}
-
-fn fields_hold_objects(value: &Value, item: Item, depth: usize) -> bool {
-    if depth > 16 {
-        return true;
-    }
-    match value.object(item) {
-        Some(Object::Str(s)) => s == "O" || s == "|O" || s == "O8",
-        Some(Object::Instance(inst)) => {
-            if let Some(Object::Tuple(args)) = value.object(inst.args) {
-                if let Some(code) = args.first().and_then(|a| value.as_str(*a)) {
-                    if code.starts_with('O') {
-                        return true;
-                    }
-                }
-            }
-            inst.state
-                .iter()
-                .any(|s| fields_hold_objects(value, *s, depth + 1))
-        }
-        Some(Object::Dict(pairs)) => pairs
-            .iter()
-            .any(|(_, v)| fields_hold_objects(value, *v, depth + 1)),
-        Some(Object::Tuple(items)) | Some(Object::List(items)) => items
-            .iter()
-            .any(|v| fields_hold_objects(value, *v, depth + 1)),
-        _ => false,
-    }
 }
 
 // ---------------------------------------------------------------- zip
@@ -1417,14 +1481,22 @@ mod joblib_layout_tests {
 
     #[test]
     fn a_wrapper_made_by_calling_the_class_takes_its_init_arguments() {
-        // NumpyArrayWrapper(ndarray, (5,), 'C', dtype('u1'), False) then BUILD {}.
-        let mut make = WRAPPER.to_vec();
-        make.push(b'(');
-        make.extend(b"cnumpy\nndarray\nK\x05\x85");
-        make.extend(s("C"));
-        make.extend(dtype("u1", None));
-        make.extend(b"\x89tR");
-        assert_payload_found(&joblib(&make, b"}", &hiding()));
+        // NumpyArrayWrapper(ndarray, (5,), 'C', dtype('u1'), False) then BUILD {}: the
+        // alignment left to `__init__`'s default (16) means a padding-length byte comes first.
+        let called = |last: &[u8]| {
+            let mut make = WRAPPER.to_vec();
+            make.push(b'(');
+            make.extend(b"cnumpy\nndarray\nK\x05\x85");
+            make.extend(s("C"));
+            make.extend(dtype("u1", None));
+            make.extend(last);
+            make
+        };
+        let mut array = vec![0u8];
+        array.extend(hiding());
+        assert_payload_found(&joblib(&called(b"\x89tR"), b"}", &array));
+        // With alignment None as the sixth argument, no padding byte.
+        assert_payload_found(&joblib(&called(b"\x89NtR"), b"}", &hiding()));
     }
 
     #[test]

@@ -1,0 +1,45 @@
+//! joblib files that `joblib.load` loads while running a payload hidden from a scanner that
+//! misreads where the array bytes end (see `tests/joblib_bypasses/make.py`, which
+//! writes them and, with `--verify`, checks each against the installed joblib). The scanner
+//! must never call one safe: it either finds the payload or reports an error.
+
+use std::path::{Path, PathBuf};
+
+use pypickle::scan::{scan_file, FileVerdict, ScanOptions};
+use rstest::rstest;
+
+fn folder() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("joblib_bypasses")
+}
+
+#[rstest]
+#[case::init_default_alignment("x1.joblib")]
+#[case::comma_dtype("x2.joblib")]
+#[case::frame_past_the_build("x3.joblib")]
+#[case::class_set_by_slot_state("x4_Namespace.joblib")]
+#[case::class_set_on_a_pickler("x4_NumpyPickler.joblib")]
+#[case::wrapper_class_unset_by_slot_state("x5.joblib")]
+#[case::dict_replaced_by_slot_state("x6.joblib")]
+#[case::key_made_by_a_call("x7.joblib")]
+#[case::frame_past_a_nested_stop("x8.joblib")]
+#[case::alignment_none_from_a_call("x9.joblib")]
+#[case::alignment_none_from_a_global("x9b.joblib")]
+#[case::legacy_wrapper_reads_a_named_file("x10.joblib")]
+#[case::old_dtype_state_elsize("x11.joblib")]
+#[case::field_named_o("x12.joblib")]
+fn a_joblib_bypass_is_never_safe(#[case] name: &str) {
+    let report = scan_file(folder().join(name), &ScanOptions::default());
+    assert_ne!(report.verdict, FileVerdict::Safe, "{name}: {report:#?}");
+}
+
+/// Every file make.py writes has its case above.
+#[test]
+fn every_bypass_file_is_tested() {
+    let mut names: Vec<String> = std::fs::read_dir(folder())
+        .expect("the fixture folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".joblib"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 14, "{names:?}");
+}
