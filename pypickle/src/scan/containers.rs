@@ -1571,34 +1571,35 @@ mod joblib_layout_tests {
         copied.extend(b"\x85R");
         assert_not_safe_as_possible_wrapper(&joblib(&copied, &st, &hiding()));
 
+        // A wrapper (memo 0), `steps` with `S` standing for the wrapper's state, then a
+        // BUILD of what is on top with that state, hidden bytes and the payload.
+        let with_steps = |steps: &[&[u8]]| {
+            let mut file = b"\x80\x02".to_vec();
+            file.extend(newobj());
+            file.extend(b"q\x00");
+            for &step in steps {
+                file.extend(if step == b"S" { &st[..] } else { step });
+            }
+            file.extend(&st);
+            file.push(b'b');
+            file.extend(hiding());
+            file.extend(PAYLOAD);
+            file.push(b'.');
+            file
+        };
         // The same copy made while the wrapper was unbuilt, built after the wrapper itself:
-        // w = wrapper (memo 0); c = copy.copy(w) (memo 1); BUILD w, its array; POP; BUILD c.
-        let mut file = b"\x80\x02".to_vec();
-        file.extend(newobj());
-        file.extend(b"q\x00ccopy\ncopy\nh\x00\x85Rq\x010h\x00");
-        file.extend(&st);
-        file.extend(b"b\x01\x02\x03\x04\x050h\x01");
-        file.extend(&st);
-        file.push(b'b');
-        file.extend(hiding());
-        file.extend(PAYLOAD);
-        file.push(b'.');
-        assert_not_safe_as_possible_wrapper(&file);
-
+        // c = copy.copy(w) (memo 1); BUILD w, its array; POP; BUILD c.
+        assert_not_safe_as_possible_wrapper(&with_steps(&[
+            b"ccopy\ncopy\nh\x00\x85Rq\x010h\x00",
+            b"S",
+            b"b\x01\x02\x03\x04\x050h\x01",
+        ]));
         // A wrapper read back from the memo after its BUILD is still the wrapper (joblib puts
-        // the array on the stack, not in the memo): w (memo 0), BUILD w, its array, POP;
-        // copy.copy(w) then BUILD.
-        let mut file = b"\x80\x02".to_vec();
-        file.extend(newobj());
-        file.extend(b"q\x00");
-        file.extend(&st);
-        file.extend(b"b\x01\x02\x03\x04\x050ccopy\ncopy\nh\x00\x85R");
-        file.extend(&st);
-        file.push(b'b');
-        file.extend(hiding());
-        file.extend(PAYLOAD);
-        file.push(b'.');
-        assert_not_safe_as_possible_wrapper(&file);
+        // the array on the stack, not in the memo): BUILD w, its array, POP; copy.copy(w).
+        assert_not_safe_as_possible_wrapper(&with_steps(&[
+            b"S",
+            b"b\x01\x02\x03\x04\x050ccopy\ncopy\nh\x00\x85R",
+        ]));
 
         // object.__new__(NumpyArrayWrapper): the class given to some other callable.
         let mut made = b"cbuiltins\nobject.__new__\n".to_vec();
