@@ -27,6 +27,8 @@ fn folder() -> PathBuf {
 #[case::legacy_wrapper_reads_a_named_file("x10.joblib")]
 #[case::old_dtype_state_elsize("x11.joblib")]
 #[case::field_named_o("x12.joblib")]
+#[case::plain_code_flagged_as_objects("x13.joblib")]
+#[case::object_code_flagged_plain("x14.joblib")]
 fn a_joblib_bypass_is_never_safe(#[case] name: &str) {
     let report = scan_file(folder().join(name), &ScanOptions::default());
     assert_ne!(report.verdict, FileVerdict::Safe, "{name}: {report:#?}");
@@ -41,5 +43,5 @@ fn every_bypass_file_is_tested() {
         .filter(|n| n.ends_with(".joblib"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 14, "{names:?}");
+    assert_eq!(names.len(), 16, "{names:?}");
 }

@@ -781,8 +781,8 @@ fn dtype_itemsize(value: &Value, dtype: Item) -> Option<(u64, bool)> {
 /// numpy computes them, or `None` when the scanner cannot be sure. Only what numpy's own
 /// pickles hold is read: a code of one type letter and a size (no `'u1,u1'`), states of
 /// eight or nine items whose elsize (item 5) counts for flexible types (bytes, str, void),
-/// and fields and subarrays (items 4 and 2) only on void types, whose field dtypes decide
-/// whether it holds objects (a field's *name* never does).
+/// fields and subarrays (items 4 and 2) only on void types, whose field dtypes decide
+/// whether it holds objects (a field's *name* never does), and flags (item 7) that agree.
 fn dtype_layout(value: &Value, dtype: Item, depth: usize) -> Option<(u64, bool)> {
     if depth > 16 {
         return None;
@@ -839,6 +839,13 @@ fn dtype_layout(value: &Value, dtype: Item, depth: usize) -> Option<(u64, bool)>
                 };
                 state_objects |= dtype_layout(value, *field.first()?, depth + 1)?.1;
             }
+        }
+        // numpy copies the state's flags as given, and `hasobject` (what joblib asks) is
+        // their bit 0: it must agree with what the letter and fields say, or the scanner
+        // cannot tell raw bytes from a nested pickle.
+        match items[7] {
+            Item::Int(flags) if (flags & 1 != 0) == state_objects => {}
+            _ => return None,
         }
         let state_elsize = match items[5] {
             Item::Int(e) if e >= 0 => e as u64,
