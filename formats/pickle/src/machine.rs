@@ -1385,8 +1385,8 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn record(&mut self, op: Op, target: Target) -> Result<Val, Halt> {
-        if let (Some(skip), Target::Named { module, name }) = (&self.skip, &target) {
-            self.watched_imported |= path_ends_with(module, name, skip.class);
+        if let Target::Named { module, name } = &target {
+            self.watched_imported |= self.names_watched_class(module, name);
         }
         let index = self.globals.len() as u32;
         self.globals.push(GlobalRef {
@@ -1953,7 +1953,6 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// Whether `inst` is an instance of the watched class: made by calling the class, or by
     /// copyreg's helpers given it to instantiate.
     fn is_watched(&self, inst: &Instance) -> bool {
-        let Some(skip) = &self.skip else { return false };
         let mut class = self.named(Val::of(inst.callable));
         if let Some(("copyreg", "__newobj__" | "__newobj_ex__" | "_reconstructor")) = class {
             class = self
@@ -1961,7 +1960,14 @@ impl<'a, 'o> Machine<'a, 'o> {
                 .and_then(|args| args.first())
                 .and_then(|&first| self.named(first));
         }
-        class.is_some_and(|(module, name)| path_ends_with(module, name, skip.class))
+        class.is_some_and(|(module, name)| self.names_watched_class(module, name))
+    }
+
+    /// Whether `module.name` is the class [`SkipAfterBuild`] watches.
+    fn names_watched_class(&self, module: &str, name: &str) -> bool {
+        self.skip
+            .as_ref()
+            .is_some_and(|skip| path_ends_with(module, name, skip.class))
     }
 
     /// Whether a call of `callable` with `args` and `kwargs` may return an instance of the
@@ -1996,12 +2002,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             match node {
                 Node::Global(_) => {
-                    let hit = self.named(Val::Ref(ObjectId(id))).is_some_and(|(m, n)| {
-                        self.skip
-                            .as_ref()
-                            .is_some_and(|skip| path_ends_with(m, n, skip.class))
-                    });
-                    if hit {
+                    let named = self.named(Val::Ref(ObjectId(id)));
+                    if named.is_some_and(|(m, n)| self.names_watched_class(m, n)) {
                         return true;
                     }
                     continue;
@@ -2253,25 +2255,22 @@ impl<'a, 'o> Machine<'a, 'o> {
                     let new = &self.stack[start..];
                     if fresh && self.keys_known_distinct(new) {
                         pairs.extend(new.chunks_exact(2).map(|p| (p[0].item(), p[1].item())));
-                        if let Node::Dict(slot) = &mut self.nodes[id.index()] {
-                            *slot = pairs;
-                        }
-                        self.stack.truncate(start);
-                        return Ok(());
-                    }
-                    for pair in self.stack[start..].chunks_exact(2) {
-                        let (key, value) = (pair[0].item(), pair[1].item());
-                        match small_dict_find(&self.nodes, &pairs, key) {
-                            Some(pos) => {
-                                // An equal key keeps the first key object, takes the new value.
-                                self.dropped = true;
-                                pairs[pos].1 = value;
+                    } else {
+                        for pair in new.chunks_exact(2) {
+                            let (key, value) = (pair[0].item(), pair[1].item());
+                            match small_dict_find(&self.nodes, &pairs, key) {
+                                Some(pos) => {
+                                    // An equal key keeps the first key object, takes the new
+                                    // value.
+                                    self.dropped = true;
+                                    pairs[pos].1 = value;
+                                }
+                                None => pairs.push((key, value)),
                             }
-                            None => pairs.push((key, value)),
                         }
-                    }
-                    if fresh && pairs.len() * 2 == self.stack.len() - start {
-                        self.remember_distinct_keys(&pairs);
+                        if fresh && pairs.len() * 2 == new.len() {
+                            self.remember_distinct_keys(&pairs);
+                        }
                     }
                     if let Node::Dict(slot) = &mut self.nodes[id.index()] {
                         *slot = pairs;
