@@ -36,7 +36,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 
-use crate::value::{CallKind, Instance, Item, Object, ObjectId, Value};
+use crate::value::{CallKind, Dict, Instance, Item, Object, ObjectId, Value};
 
 /// How many containers deep a value may nest by default (a level is a list, tuple, set, dict or
 /// enum dict; `struct Tree { children: Vec<Tree> }` spends two per node). Each level takes a
@@ -535,9 +535,9 @@ impl<'de, 's> ItemDe<'de, 's> {
     /// A map, if the item is one (dict, or a dict-like instance).
     fn map<V: Visitor<'de>>(self, expected: Expected, visitor: V) -> Result<V::Value> {
         let (id, pairs) = match self.node()? {
-            Node::Object(id, Object::Dict(pairs)) => (id, &pairs[..]),
+            Node::Object(id, Object::Dict(dict)) => (id, Entries::Dict(dict)),
             Node::Object(id, Object::Instance(inst)) => match mapping_instance(self.value, inst) {
-                Some(pairs) => (id, pairs),
+                Some(pairs) => (id, Entries::Pairs(pairs)),
                 None => return Err(self.unexpected(expected)),
             },
             _ => return Err(self.unexpected(expected)),
@@ -759,8 +759,8 @@ impl<'de> de::Deserializer<'de> for ItemDe<'de, '_> {
             Node::Object(_, Object::Str(s)) => visitor.visit_enum(
                 de::value::BorrowedStrDeserializer::<DeserializeError>::new(s),
             ),
-            Node::Object(id, Object::Dict(pairs)) if pairs.len() == 1 => {
-                let (key, payload) = pairs[0];
+            Node::Object(id, Object::Dict(dict)) if dict.len() == 1 => {
+                let (key, payload) = dict.iter().next().expect("one entry");
                 let state = self.state;
                 state.push(id, "dict")?;
                 let result = visitor.visit_enum(Enum {
@@ -854,9 +854,32 @@ impl<'de> de::SeqAccess<'de> for ByteSeq<'de, '_> {
     }
 }
 
+/// A map's entries: a dict's, or a dict-like instance's SETITEMS.
+#[derive(Clone, Copy)]
+enum Entries<'de> {
+    Dict(&'de Dict),
+    Pairs(&'de [(Item, Item)]),
+}
+
+impl Entries<'_> {
+    fn len(self) -> usize {
+        match self {
+            Entries::Dict(dict) => dict.len(),
+            Entries::Pairs(pairs) => pairs.len(),
+        }
+    }
+
+    fn get(self, i: usize) -> Option<(Item, Item)> {
+        match self {
+            Entries::Dict(dict) => dict.get(i),
+            Entries::Pairs(pairs) => pairs.get(i).copied(),
+        }
+    }
+}
+
 struct Map<'de, 's> {
     value: &'de Value,
-    pairs: &'de [(Item, Item)],
+    pairs: Entries<'de>,
     pos: usize,
     state: &'s mut State,
 }
@@ -865,7 +888,7 @@ impl<'de> de::MapAccess<'de> for Map<'de, '_> {
     type Error = DeserializeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        let Some(&(key, _)) = self.pairs.get(self.pos) else {
+        let Some((key, _)) = self.pairs.get(self.pos) else {
             return Ok(None);
         };
         self.pos += 1;
@@ -880,7 +903,7 @@ impl<'de> de::MapAccess<'de> for Map<'de, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        let Some(&(key, item)) = self.pos.checked_sub(1).and_then(|i| self.pairs.get(i)) else {
+        let Some((key, item)) = self.pos.checked_sub(1).and_then(|i| self.pairs.get(i)) else {
             return Err(DeserializeError::new(
                 "a map value was asked for before its key",
             ));

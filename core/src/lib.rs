@@ -27,4 +27,6 @@ pub use format::{Format, Registration};
 pub use global::{GlobalRef, Target, Usage};
 pub use inventory;
 pub use policy::{classify, Classification, Judged, Mode, Policy, Risk, Rule, Verdict};
-pub use value::{CallKind, GlobalName, Instance, Item, Object, ObjectId, Value};
+pub use value::{
+    CallKind, Dict, DictIter, GlobalName, Instance, Item, Object, ObjectId, SharedKeys, Value,
+};

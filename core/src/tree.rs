@@ -222,9 +222,9 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             Object::Tuple(items) => self.tagged_items(Tag::Tuple, items)?,
             Object::Set(items) => self.tagged_items(Tag::Set, items)?,
             Object::FrozenSet(items) => self.tagged_items(Tag::FrozenSet, items)?,
-            Object::Dict(pairs) => {
-                sink.map(pairs.len());
-                for &(k, v) in pairs {
+            Object::Dict(dict) => {
+                sink.map(dict.len());
+                for (k, v) in dict.iter() {
                     self.item(k)?;
                     self.item(v)?;
                 }
@@ -440,7 +440,7 @@ impl Reader {
                     let v = self.item(src)?;
                     pairs.push((k, v));
                 }
-                self.value.push(Object::Dict(pairs))
+                self.value.push(Object::Dict(pairs.into()))
             }
             Event::Tag(tag) => {
                 let item = self.tagged(tag, src)?;

@@ -5,6 +5,8 @@
 //! exactly (identity preserved) and a small file cannot expand into a huge value.
 //! Small scalars ([`Item::None`], [`Item::Bool`], [`Item::Int`], [`Item::Float`]) are stored inline.
 
+use std::sync::Arc;
+
 use compact_str::CompactString;
 use num_bigint::BigInt;
 
@@ -80,6 +82,160 @@ impl Instance {
     }
 }
 
+/// The keys of dicts that share them: records of one kind, as CPython shares the key table of
+/// instances' dicts. A thin pointer, so that a [`Dict`] fits in an [`Object`].
+pub type SharedKeys = Arc<Box<[Item]>>;
+
+/// A dict's entries, in insertion order, keys unique (as Python compares them).
+///
+/// A large load holds hundreds of thousands of records: dicts whose keys are the same objects in
+/// the same order. Those share one key table and store only their values, which halves their
+/// size; other dicts store keys and values alternately. Both read the same through [`Dict::iter`],
+/// and two dicts are equal when their entries are, however they are stored. The length is fixed
+/// when the dict is made: builders collect the entries first.
+#[derive(Clone, Debug, Default)]
+pub struct Dict {
+    /// `Some`: `entries` holds the values, one per shared key. `None`: keys and values alternate.
+    keys: Option<SharedKeys>,
+    entries: Box<[Item]>,
+}
+
+impl Dict {
+    pub fn new() -> Self {
+        Dict::default()
+    }
+
+    /// A dict of `entries`, keys and values alternating.
+    ///
+    /// # Panics
+    /// If `entries` has an odd length.
+    pub fn from_flat(entries: Vec<Item>) -> Self {
+        assert!(
+            entries.len().is_multiple_of(2),
+            "a dict's entries come in pairs"
+        );
+        Dict {
+            keys: None,
+            entries: entries.into_boxed_slice(),
+        }
+    }
+
+    /// A dict with `keys` shared with other dicts, and one value for each.
+    ///
+    /// # Panics
+    /// If there are not as many values as keys.
+    pub fn with_shared_keys(keys: SharedKeys, values: Box<[Item]>) -> Self {
+        assert_eq!(keys.len(), values.len(), "one value per shared key");
+        Dict {
+            keys: Some(keys),
+            entries: values,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self.keys {
+            Some(_) => self.entries.len(),
+            None => self.entries.len() / 2,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `i`-th entry.
+    pub fn get(&self, i: usize) -> Option<(Item, Item)> {
+        match &self.keys {
+            Some(keys) => Some((*keys.get(i)?, self.entries[i])),
+            None => Some((*self.entries.get(2 * i)?, self.entries[2 * i + 1])),
+        }
+    }
+
+    /// The entries, in insertion order.
+    pub fn iter(&self) -> DictIter<'_> {
+        DictIter {
+            dict: self,
+            next: 0,
+        }
+    }
+
+    /// The key table this dict shares with others, if it does (writers encode it once).
+    pub fn shared_keys(&self) -> Option<&SharedKeys> {
+        self.keys.as_ref()
+    }
+
+    /// Replaces every key and value by `f` of it. A shared key table that `f` changes becomes
+    /// this dict's own (keys and values alternating).
+    pub fn map_items(&mut self, mut f: impl FnMut(Item) -> Item) {
+        if let Some(keys) = &self.keys {
+            let mapped: Vec<Item> = keys.iter().map(|&k| f(k)).collect();
+            if mapped[..] != keys[..] {
+                let values = std::mem::take(&mut self.entries);
+                let flat = mapped
+                    .into_iter()
+                    .zip(values.iter())
+                    .flat_map(|(k, &v)| [k, f(v)]);
+                self.entries = flat.collect();
+                self.keys = None;
+                return;
+            }
+        }
+        // The values, or (unshared) keys and values alike.
+        self.entries.iter_mut().for_each(|i| *i = f(*i));
+    }
+}
+
+/// The entries of a [`Dict`], in insertion order.
+#[derive(Clone, Debug)]
+pub struct DictIter<'a> {
+    dict: &'a Dict,
+    next: usize,
+}
+
+impl Iterator for DictIter<'_> {
+    type Item = (Item, Item);
+
+    fn next(&mut self) -> Option<(Item, Item)> {
+        let entry = self.dict.get(self.next)?;
+        self.next += 1;
+        Some(entry)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.dict.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for DictIter<'_> {}
+
+impl<'a> IntoIterator for &'a Dict {
+    type Item = (Item, Item);
+    type IntoIter = DictIter<'a>;
+
+    fn into_iter(self) -> DictIter<'a> {
+        self.iter()
+    }
+}
+
+impl From<Vec<(Item, Item)>> for Dict {
+    fn from(pairs: Vec<(Item, Item)>) -> Self {
+        Dict::from_flat(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())
+    }
+}
+
+impl FromIterator<(Item, Item)> for Dict {
+    fn from_iter<I: IntoIterator<Item = (Item, Item)>>(pairs: I) -> Self {
+        Dict::from_flat(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())
+    }
+}
+
+impl PartialEq for Dict {
+    fn eq(&self, other: &Dict) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
 /// A module attribute a file imports, as CPython resolves it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GlobalName {
@@ -116,7 +272,7 @@ pub enum Object {
     List(Vec<Item>),
     Tuple(Vec<Item>),
     /// Insertion order kept; keys are any hashable items.
-    Dict(Vec<(Item, Item)>),
+    Dict(Dict),
     Set(Vec<Item>),
     FrozenSet(Vec<Item>),
     /// A module attribute the file imports (`module`/`name` as CPython resolves them).
@@ -148,7 +304,7 @@ impl Object {
         let mut all = |items: &[Item]| items.iter().for_each(|&i| f(i));
         match self {
             Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => all(v),
-            Object::Dict(pairs) => pairs.iter().for_each(|&(k, v)| {
+            Object::Dict(dict) => dict.iter().for_each(|(k, v)| {
                 f(k);
                 f(v);
             }),
@@ -345,6 +501,63 @@ mod tests {
         v.set_root(list);
         assert_eq!(v.len(), 1);
         assert_eq!(v.children(id), vec![list]);
+    }
+
+    #[test]
+    fn dicts_read_and_compare_the_same_with_shared_or_own_keys() {
+        let keys: SharedKeys = Arc::new(vec![Item::Int(1), Item::Int(2)].into_boxed_slice());
+        let shared =
+            Dict::with_shared_keys(keys.clone(), vec![Item::None, Item::Bool(true)].into());
+        let own = Dict::from(vec![
+            (Item::Int(1), Item::None),
+            (Item::Int(2), Item::Bool(true)),
+        ]);
+        assert_eq!(shared, own);
+        assert_eq!(shared.len(), 2);
+        assert_eq!(shared.get(1), Some((Item::Int(2), Item::Bool(true))));
+        assert_eq!(shared.get(2), None);
+        assert_eq!(
+            own.iter().collect::<Vec<_>>(),
+            shared.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(shared.iter().len(), 2);
+        let other = Dict::with_shared_keys(keys, vec![Item::None, Item::Bool(false)].into());
+        assert_ne!(shared, other, "a different value");
+        assert_ne!(
+            own,
+            Dict::from(vec![(Item::Int(1), Item::None)]),
+            "a different length"
+        );
+    }
+
+    #[test]
+    fn mapping_a_dict_keeps_its_shared_keys_only_when_they_do_not_change() {
+        let keys: SharedKeys = Arc::new(vec![Item::Int(1), Item::Int(2)].into_boxed_slice());
+        let mut kept =
+            Dict::with_shared_keys(keys.clone(), vec![Item::Int(3), Item::Int(4)].into());
+        kept.map_items(|i| if i == Item::Int(3) { Item::Int(30) } else { i });
+        assert!(kept.shared_keys().is_some_and(|k| Arc::ptr_eq(k, &keys)));
+        assert_eq!(
+            kept,
+            Dict::from(vec![
+                (Item::Int(1), Item::Int(30)),
+                (Item::Int(2), Item::Int(4))
+            ])
+        );
+
+        let mut moved = Dict::with_shared_keys(keys, vec![Item::Int(3), Item::Int(4)].into());
+        moved.map_items(|i| match i {
+            Item::Int(n) => Item::Int(n * 10),
+            other => other,
+        });
+        assert!(moved.shared_keys().is_none());
+        assert_eq!(
+            moved,
+            Dict::from(vec![
+                (Item::Int(10), Item::Int(30)),
+                (Item::Int(20), Item::Int(40))
+            ])
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl B {
         self.v.push(Object::Bytes(b.to_vec()))
     }
     fn dict(&mut self, pairs: Vec<(Item, Item)>) -> Item {
-        self.v.push(Object::Dict(pairs))
+        self.v.push(Object::Dict(pairs.into()))
     }
     /// A dict with str keys.
     fn obj(&mut self, fields: Vec<(&str, Item)>) -> Item {
@@ -635,7 +635,7 @@ fn cycles_are_errors_not_overflows() {
     let d = b.dict(vec![]);
     let children = b.list(vec![d]);
     let k = b.s("children");
-    *b.v.get_mut(id(d)) = Object::Dict(vec![(k, children)]);
+    *b.v.get_mut(id(d)) = Object::Dict(vec![(k, children)].into());
     let v = b.done(d);
     let e = err::<Node>(&v);
     assert!(

@@ -513,9 +513,9 @@ mod sequence {
                     Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => {
                         v.iter_mut().for_each(|i| shift(i, offset))
                     }
-                    Object::Dict(pairs) => pairs.iter_mut().for_each(|(k, v)| {
-                        shift(k, offset);
-                        shift(v, offset);
+                    Object::Dict(dict) => dict.map_items(|mut item| {
+                        shift(&mut item, offset);
+                        item
                     }),
                     Object::Instance(inst) => {
                         shift(&mut inst.callable, offset);

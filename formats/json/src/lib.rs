@@ -225,7 +225,7 @@ impl Exporter<'_> {
             }
             Object::Dict(pairs) => {
                 self.text.push('{');
-                for (i, &(k, v)) in pairs.iter().enumerate() {
+                for (i, (k, v)) in pairs.iter().enumerate() {
                     if i > 0 {
                         self.text.push(',');
                     }
@@ -358,7 +358,7 @@ mod tests {
         let mut value = Value::new();
         let k = value.push(Object::Str("a\"b".into()));
         let t = value.push(Object::Tuple(vec![Item::Int(1), Item::Float(0.5)]));
-        let d = value.push(Object::Dict(vec![(k, Item::None)]));
+        let d = value.push(Object::Dict(vec![(k, Item::None)].into()));
         let root = value.push(Object::List(vec![d, Item::Bool(true)]));
         value.set_root(root);
         let mut out = Vec::new();

@@ -74,6 +74,6 @@ impl<'de> Visitor<'de> for Seed<'_> {
             let v = map.next_value_seed(Seed(&mut *self.0))?;
             pairs.push((k, v));
         }
-        Ok(self.0.push(Object::Dict(pairs)))
+        Ok(self.0.push(Object::Dict(pairs.into())))
     }
 }

@@ -23,7 +23,11 @@ use std::fmt;
 use std::hash::BuildHasher;
 
 use num_bigint::BigInt;
-use pypickle_core::{CallKind, GlobalRef, Instance, Item, Object, ObjectId, Target, Usage, Value};
+use std::sync::Arc;
+
+use pypickle_core::{
+    CallKind, Dict, GlobalRef, Instance, Item, Object, ObjectId, SharedKeys, Target, Usage, Value,
+};
 
 use crate::opcodes::Op;
 use crate::reader::{byte_repr, decode_arg, decode_int, Arg, ArgError};
@@ -211,6 +215,13 @@ pub(crate) enum Node<'a> {
     /// `Item`s in place on export.
     Tuple(Vec<Val>),
     Dict(Vec<(Item, Item)>),
+    /// A dict filled from empty by one SETITEMS with the key objects of the dict filled before
+    /// it: a record, whose keys are shared (see [`Dict`]). Taking more items makes it a
+    /// [`Node::Dict`] again.
+    Record {
+        keys: SharedKeys,
+        values: Box<[Item]>,
+    },
     Set(Vec<Item>),
     FrozenSet(Vec<Item>),
     /// An imported object: index of its [`GlobalRef`].
@@ -239,7 +250,7 @@ impl Node<'_> {
             Node::ByteArray(_) => "bytearray",
             Node::List(_) => "list",
             Node::Tuple(_) => "tuple",
-            Node::Dict(_) => "dict",
+            Node::Dict(_) | Node::Record { .. } => "dict",
             Node::Set(_) => "set",
             Node::FrozenSet(_) => "frozenset",
             Node::Global(_) => "global",
@@ -255,6 +266,7 @@ impl Node<'_> {
             Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.len(),
             Node::Tuple(v) => v.len(),
             Node::Dict(pairs) => 2 * pairs.len(),
+            Node::Record { values, .. } => 2 * values.len(),
             Node::PersistentId(_) => 1,
             Node::Instance(inst) => {
                 2 + inst.kwargs.is_some() as usize
@@ -278,6 +290,10 @@ impl Node<'_> {
                 f(key);
                 f(value);
             }),
+            Node::Record { keys, values } => keys.iter().zip(values.iter()).for_each(|(&k, &v)| {
+                f(k);
+                f(v);
+            }),
             Node::PersistentId(pid) => f(*pid),
             Node::Instance(inst) => {
                 let mut k = 0;
@@ -300,6 +316,10 @@ impl Node<'_> {
                     .get(k / 2)
                     .map(|&(key, value)| if k.is_multiple_of(2) { key } else { value })
             }
+            Node::Record { keys, values } => match k.is_multiple_of(2) {
+                true => keys.get(k / 2).copied(),
+                false => values.get(k / 2).copied(),
+            },
             Node::PersistentId(pid) => (k == 0).then_some(*pid),
             Node::Instance(inst) => instance_child(inst, k),
             _ => None,
@@ -446,7 +466,7 @@ fn shape(node: &Node<'_>) -> Option<Shape> {
         Node::Bytes(_) => Shape::Bytes,
         Node::ByteArray(_) => Shape::ByteArray,
         Node::List(_) => Shape::List,
-        Node::Dict(_) => Shape::Dict,
+        Node::Dict(_) | Node::Record { .. } => Shape::Dict,
         Node::Set(_) => Shape::Set,
         Node::FrozenSet(_) => Shape::FrozenSet,
         Node::Instance(_) => Shape::Instance,
@@ -575,6 +595,7 @@ fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Item, Item)], key: Item) -> Opt
 fn pairs_len(node: &Node<'_>) -> usize {
     match node {
         Node::Dict(pairs) => pairs.len(),
+        Node::Record { values, .. } => values.len(),
         _ => 0,
     }
 }
@@ -805,6 +826,9 @@ pub(crate) struct Machine<'a, 'o> {
     /// objects and found pairwise unequal. Records of one kind are dicts with the same
     /// memoized key strs: a dict given exactly these again needs no equality search.
     distinct_keys: Vec<ObjectId>,
+    /// [`Machine::distinct_keys`] as the key table of records, made when a second dict has
+    /// them.
+    record_keys: Option<SharedKeys>,
     /// Whether the class [`SkipAfterBuild`] watches was imported: only then can a call
     /// return one of its instances.
     watched_imported: bool,
@@ -865,6 +889,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             dropped: false,
             copy_budget: 0,
             distinct_keys: Vec::new(),
+            record_keys: None,
             watched_imported: false,
             possibly_watched: HashSet::new(),
         }
@@ -2058,7 +2083,8 @@ impl<'a, 'o> Machine<'a, 'o> {
         let mut value = Value::with_capacity(order.len());
         for &id in &order {
             let node = self.nodes[id as usize].clone();
-            value.push(into_object(node, &self.globals, Some(&map)));
+            let mut map_keys = |keys: SharedKeys| Arc::new(keys.iter().map(|&k| map(k)).collect());
+            value.push(into_object(node, &self.globals, Some(&map), &mut map_keys));
         }
         let root = map(root.item());
         value.set_root(root);
@@ -2189,7 +2215,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let target = self.stack[start - 1];
         let takes = match self.node(target) {
             Some(Node::List(_)) => op == Op::Append || op == Op::Appends,
-            Some(Node::Dict(_)) => pairs,
+            Some(Node::Dict(_) | Node::Record { .. }) => pairs,
             Some(Node::Set(_)) => op == Op::AddItems,
             Some(Node::Instance(_)) => true,
             Some(Node::Global(_)) => {
@@ -2237,8 +2263,23 @@ impl<'a, 'o> Machine<'a, 'o> {
         };
         if self.build {
             self.grow((self.stack.len() - start) as u64)?;
+            self.unshare_record(id);
+            let fresh = matches!(&self.nodes[id.index()], Node::Dict(pairs) if pairs.is_empty());
+            if fresh && self.keys_known_distinct(&self.stack[start..]) {
+                self.deepen_from_stack(id, start)?;
+                let keys = self.record_keys.get_or_insert_with(|| {
+                    Arc::new(self.distinct_keys.iter().map(|&k| Item::Ref(k)).collect())
+                });
+                let values = self.stack[start..].chunks_exact(2).map(|p| p[1].item());
+                self.nodes[id.index()] = Node::Record {
+                    keys: keys.clone(),
+                    values: values.collect(),
+                };
+                self.stack.truncate(start);
+                return Ok(());
+            }
             if let Node::Dict(pairs) = &mut self.nodes[id.index()] {
-                if pairs.is_empty() {
+                if fresh {
                     pairs.reserve_exact((self.stack.len() - start) / 2);
                 }
                 self.deepen_from_stack(id, start)?;
@@ -2251,26 +2292,20 @@ impl<'a, 'o> Machine<'a, 'o> {
                         Node::Dict(pairs) => std::mem::take(pairs),
                         _ => Vec::new(),
                     };
-                    let fresh = pairs.is_empty();
                     let new = &self.stack[start..];
-                    if fresh && self.keys_known_distinct(new) {
-                        pairs.extend(new.chunks_exact(2).map(|p| (p[0].item(), p[1].item())));
-                    } else {
-                        for pair in new.chunks_exact(2) {
-                            let (key, value) = (pair[0].item(), pair[1].item());
-                            match small_dict_find(&self.nodes, &pairs, key) {
-                                Some(pos) => {
-                                    // An equal key keeps the first key object, takes the new
-                                    // value.
-                                    self.dropped = true;
-                                    pairs[pos].1 = value;
-                                }
-                                None => pairs.push((key, value)),
+                    for pair in new.chunks_exact(2) {
+                        let (key, value) = (pair[0].item(), pair[1].item());
+                        match small_dict_find(&self.nodes, &pairs, key) {
+                            Some(pos) => {
+                                // An equal key keeps the first key object, takes the new value.
+                                self.dropped = true;
+                                pairs[pos].1 = value;
                             }
+                            None => pairs.push((key, value)),
                         }
-                        if fresh && pairs.len() * 2 == new.len() {
-                            self.remember_distinct_keys(&pairs);
-                        }
+                    }
+                    if fresh && pairs.len() * 2 == new.len() {
+                        self.remember_distinct_keys(&pairs);
                     }
                     if let Node::Dict(slot) = &mut self.nodes[id.index()] {
                         *slot = pairs;
@@ -2309,6 +2344,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// objects (strs are immutable, so the same objects stay unequal).
     fn remember_distinct_keys(&mut self, pairs: &[(Item, Item)]) {
         self.distinct_keys.clear();
+        self.record_keys = None;
         for &(key, _) in pairs {
             match key {
                 Item::Ref(id) => self.distinct_keys.push(id),
@@ -2449,12 +2485,21 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
     }
 
+    /// Makes a record that is about to take more items a plain dict node.
+    fn unshare_record(&mut self, id: ObjectId) {
+        if let Node::Record { keys, values } = &self.nodes[id.index()] {
+            let pairs = keys.iter().copied().zip(values.iter().copied()).collect();
+            self.nodes[id.index()] = Node::Dict(pairs);
+        }
+    }
+
     /// `dict[key] = value` with Python semantics: an equal key keeps its place and takes the
     /// new value. The caller has accounted for the depth.
     fn dict_insert(&mut self, id: ObjectId, key: Val, value: Val) {
         if !self.build {
             return;
         }
+        self.unshare_record(id);
         let (key, value) = (key.item(), value.item());
         let Node::Dict(pairs) = &self.nodes[id.index()] else {
             return;
@@ -2606,6 +2651,12 @@ impl<'a, 'o> Machine<'a, 'o> {
                     pairs
                         .iter()
                         .flat_map(|&(k, v)| [Val::of(k), Val::of(v)])
+                        .collect(),
+                )),
+                Some(Node::Record { keys, values }) => Some(Made::Dict(
+                    keys.iter()
+                        .zip(values.iter())
+                        .flat_map(|(&k, &v)| [Val::of(k), Val::of(v)])
                         .collect(),
                 )),
                 _ => None,
@@ -2771,6 +2822,18 @@ pub(crate) fn export(
     };
     // Nodes and objects have the same size and alignment, so this collect reuses the nodes'
     // allocation (std's in-place iteration): no second arena while converting.
+    // Records share key tables: each is mapped once (keyed by the table, which stays alive).
+    let mut mapped_keys: HashMap<*const Box<[Item]>, (SharedKeys, SharedKeys)> = HashMap::new();
+    let mut map_keys = |keys: SharedKeys| -> SharedKeys {
+        if !compact {
+            return keys;
+        }
+        let entry = mapped_keys.entry(Arc::as_ptr(&keys)).or_insert_with(|| {
+            let mapped = Arc::new(keys.iter().map(|&k| map(k)).collect());
+            (keys, mapped)
+        });
+        entry.1.clone()
+    };
     let objects: Vec<Object> = nodes
         .into_iter()
         .enumerate()
@@ -2780,6 +2843,7 @@ pub(crate) fn export(
                     node,
                     globals,
                     compact.then_some(&map as &dyn Fn(Item) -> Item),
+                    &mut map_keys,
                 )
             })
         })
@@ -2795,6 +2859,7 @@ fn into_object(
     node: Node<'_>,
     globals: &[GlobalRef],
     map: Option<&dyn Fn(Item) -> Item>,
+    map_keys: &mut dyn FnMut(SharedKeys) -> SharedKeys,
 ) -> Object {
     let items = |mut v: Vec<Item>| -> Vec<Item> {
         if let Some(map) = map {
@@ -2823,7 +2888,13 @@ fn into_object(
         Node::Tuple(v) => Object::Tuple(items(v.into_iter().map(Val::item).collect())),
         Node::Set(v) => Object::Set(items(v)),
         Node::FrozenSet(v) => Object::FrozenSet(items(v)),
-        Node::Dict(v) => Object::Dict(pairs(v)),
+        Node::Dict(v) => Object::Dict(pairs(v).into()),
+        Node::Record { keys, mut values } => {
+            if let Some(map) = map {
+                values.iter_mut().for_each(|v| *v = map(*v));
+            }
+            Object::Dict(Dict::with_shared_keys(map_keys(keys), values))
+        }
         Node::Global(g) => match &globals[g as usize].target {
             Target::Named { module, name } => Object::global(module.clone(), name.clone()),
             Target::Extension(code) => Object::Extension(*code),

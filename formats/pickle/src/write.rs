@@ -629,9 +629,7 @@ fn child_at(object: &Object, i: usize) -> Option<Item> {
         Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v) => {
             v.get(i).copied()
         }
-        Object::Dict(pairs) => pairs
-            .get(i / 2)
-            .map(|&(k, v)| if i % 2 == 1 { v } else { k }),
+        Object::Dict(dict) => dict.get(i / 2).map(|(k, v)| if i % 2 == 1 { v } else { k }),
         Object::Instance(inst) => {
             let head = [Some(inst.callable), Some(inst.args), inst.kwargs];
             let head_len = head.iter().flatten().count();
@@ -939,9 +937,10 @@ impl<'v> ValueWriter<'v> {
                 Object::List(v) | Object::Tuple(v) | Object::Set(v) | Object::FrozenSet(v),
                 Field::Items | Field::Args,
             ) => self.tasks.push(Task::Save(v[i])),
-            (Object::Dict(p), Field::Pairs) => {
-                self.tasks.push(Task::Save(p[i].1));
-                self.tasks.push(Task::Save(p[i].0));
+            (Object::Dict(dict), Field::Pairs) => {
+                let (key, value) = dict.get(i).expect("an entry of the dict");
+                self.tasks.push(Task::Save(value));
+                self.tasks.push(Task::Save(key));
             }
             (Object::Instance(inst), Field::InstanceList) => {
                 self.tasks.push(Task::Save(inst.list_items[i]))

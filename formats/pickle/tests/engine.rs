@@ -131,7 +131,7 @@ fn render(v: &Value, item: Item) -> String {
                 "{{{}}}",
                 pairs
                     .iter()
-                    .map(|&(k, x)| format!("{}:{}", render(v, k), render(v, x)))
+                    .map(|(k, x)| format!("{}:{}", render(v, k), render(v, x)))
                     .collect::<Vec<_>>()
                     .join(",")
             ),
@@ -747,7 +747,7 @@ fn setitem_with_an_equal_key_replaces_the_value_in_place() {
     assert!(pairs
         .iter()
         .enumerate()
-        .all(|(i, &(k, v))| k == Item::Int(i as i64) && v == Item::Int(1)));
+        .all(|(i, (k, v))| k == Item::Int(i as i64) && v == Item::Int(1)));
     // Sets drop equal elements.
     assert_eq!(loads(b"\x8f(K\x01K\x01\x88\x90."), "set{1}");
     assert_eq!(loads(b"(K\x02K\x02\x91."), "fset{2}");
@@ -1368,6 +1368,55 @@ fn dicts_with_the_same_memoized_keys_load_as_cpython_does() {
     assert_eq!(
         loads(pickle),
         format!("[{{{a}:1,{b}:2}},{{{a}:3,{b}:4}},{{{a}:6}},{{{b}:7,{a}:8}},{{{a}:9,{b}:10}}]")
+    );
+}
+
+/// Records (dicts filled with the key objects of the dict before) share one key table; one that
+/// takes more items later gets its own entries, with Python's semantics.
+#[test]
+fn records_share_their_keys_until_they_change() {
+    // 'x' is pushed and popped first, so export renumbers the objects (and the shared keys).
+    // [{'a': 1, 'b': 2}, d2 := {'a': 3, 'b': 4}, {'a': 5, 'b': 6}, {'a': 9, 'b': 10}], then
+    // d2['c'] = 7 and d2['a'] = 8 through the memo; CPython loads
+    // [{'a': 1, 'b': 2}, {'a': 8, 'b': 4, 'c': 7}, {'a': 5, 'b': 6}, {'a': 9, 'b': 10}].
+    let pickle = b"\x80\x04\x8c\x01x0](}(\x8c\x01a\x94K\x01\x8c\x01b\x94K\x02u}\x94(h\x00K\x03h\x01K\x04u\
+                   }(h\x00K\x05h\x01K\x06u}(h\x00K\x09h\x01K\x0aueh\x02\x8c\x01cK\x07s0h\x02h\x00K\x08s0.";
+    let (a, b, c) = (s("a"), s("b"), s("c"));
+    assert_eq!(
+        loads(pickle),
+        format!("[{{{a}:1,{b}:2}},{{{a}:8,{b}:4,{c}:7}},{{{a}:5,{b}:6}},{{{a}:9,{b}:10}}]")
+    );
+    let loaded = load(pickle, &Limits::default());
+    let value = &loaded.value;
+    let Some(Object::List(items)) = value.object(value.root()) else {
+        panic!("a list");
+    };
+    let dicts: Vec<&pypickle_core::Dict> = items
+        .iter()
+        .map(|&item| match value.object(item) {
+            Some(Object::Dict(dict)) => dict,
+            other => panic!("a dict, not {other:?}"),
+        })
+        .collect();
+    assert!(
+        dicts[0].shared_keys().is_none(),
+        "the first has its own keys"
+    );
+    assert!(
+        dicts[1].shared_keys().is_none(),
+        "changed after it was made"
+    );
+    let (third, fourth) = (dicts[2].shared_keys(), dicts[3].shared_keys());
+    assert!(
+        third
+            .zip(fourth)
+            .is_some_and(|(x, y)| std::sync::Arc::ptr_eq(x, y)),
+        "the last two share one key table"
+    );
+    assert_eq!(
+        value.len(),
+        8,
+        "four dicts, the list and three keys: 'x' was dropped"
     );
 }
 

@@ -683,9 +683,9 @@ fn value_cases() -> Vec<Case> {
             l
         }),
         case("self-referencing dict", "x['self'] is x and x[1] == 2", |v| {
-            let d = v.push(Object::Dict(vec![]));
+            let d = v.push(Object::Dict(vec![].into()));
             let k = str_(v, "self");
-            *v.get_mut(id(d)) = Object::Dict(vec![(k, d), (Item::Int(1), Item::Int(2))]);
+            *v.get_mut(id(d)) = Object::Dict(vec![(k, d), (Item::Int(1), Item::Int(2))].into());
             d
         }),
         case("tuple in a cycle", "type(x) is tuple and x[0][0] is x and x[1] == 5", |v| {
@@ -778,13 +778,13 @@ fn value_cases() -> Vec<Case> {
             let args = tuple(v, vec![]);
             let n = str_(v, "numerator");
             let d = str_(v, "denominator");
-            let kw = v.push(Object::Dict(vec![(n, Item::Int(3)), (d, Item::Int(4))]));
+            let kw = v.push(Object::Dict(vec![(n, Item::Int(3)), (d, Item::Int(4))].into()));
             v.push(Object::Instance(Box::new(Instance::new(CallKind::NewObjEx, cls, args, Some(kw)))))
         }),
         case("Fraction by NEWOBJ_EX without kwargs", "x == fractions.Fraction(5)", |v| {
             let cls = global(v, "fractions", "Fraction");
             let args = tuple(v, vec![Item::Int(5)]);
-            let kw = v.push(Object::Dict(vec![]));
+            let kw = v.push(Object::Dict(vec![].into()));
             v.push(Object::Instance(Box::new(Instance::new(CallKind::NewObjEx, cls, args, Some(kw)))))
         }),
         case("date by INST", "x == datetime.date(2021, 3, 4)", |v| {
@@ -807,10 +807,10 @@ fn value_cases() -> Vec<Case> {
                 let name = str_(v, "name");
                 let f = str_(v, "f");
                 let nlen = str_(v, "nlen");
-                let s1 = v.push(Object::Dict(vec![(name, f), (nlen, Item::Int(1))]));
+                let s1 = v.push(Object::Dict(vec![(name, f), (nlen, Item::Int(1))].into()));
                 let extra = str_(v, "extra");
                 let l = v.push(Object::List(vec![Item::Int(1)]));
-                let s2 = v.push(Object::Dict(vec![(extra, l)]));
+                let s2 = v.push(Object::Dict(vec![(extra, l)].into()));
                 inst.state = vec![s1, s2];
                 v.push(Object::Instance(Box::new(inst)))
             },
@@ -825,7 +825,7 @@ fn value_cases() -> Vec<Case> {
                 let me = str_(v, "me");
                 let others = str_(v, "others");
                 let l = v.push(Object::List(vec![obj]));
-                let state = v.push(Object::Dict(vec![(me, obj), (others, l)]));
+                let state = v.push(Object::Dict(vec![(me, obj), (others, l)].into()));
                 let mut inst = Instance::new(CallKind::NewObj, cls, args, None);
                 inst.state = vec![state];
                 *v.get_mut(id(obj)) = Object::Instance(Box::new(inst));
@@ -840,7 +840,7 @@ fn value_cases() -> Vec<Case> {
                 let cls = global(v, "logging", "Filter");
                 let args = tuple(v, vec![]);
                 let back = str_(v, "back");
-                let state = v.push(Object::Dict(vec![(back, f)]));
+                let state = v.push(Object::Dict(vec![(back, f)].into()));
                 let mut inst = Instance::new(CallKind::NewObj, cls, args, None);
                 inst.state = vec![state];
                 let i = v.push(Object::Instance(Box::new(inst)));
@@ -856,7 +856,7 @@ fn value_cases() -> Vec<Case> {
                 let cls = global(v, "logging", "Filter");
                 let args = tuple(v, vec![]);
                 let back = str_(v, "back");
-                let state = v.push(Object::Dict(vec![(back, s)]));
+                let state = v.push(Object::Dict(vec![(back, s)].into()));
                 let mut inst = Instance::new(CallKind::NewObj, cls, args, None);
                 inst.state = vec![state];
                 let i = v.push(Object::Instance(Box::new(inst)));

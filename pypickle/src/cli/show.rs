@@ -137,21 +137,28 @@ impl Printer<'_> {
         self.out.push_str(close);
     }
 
-    fn pairs(&mut self, pairs: &[(Item, Item)], level: usize, sep: &str, keys_bare: bool) {
-        if level >= self.depth && !pairs.is_empty() {
+    fn pairs(
+        &mut self,
+        pairs: impl ExactSizeIterator<Item = (Item, Item)>,
+        level: usize,
+        sep: &str,
+        keys_bare: bool,
+    ) {
+        let len = pairs.len();
+        if level >= self.depth && len > 0 {
             self.out.push_str("...");
             return;
         }
-        for (i, (k, v)) in pairs.iter().enumerate() {
-            if self.next_entry(i, pairs.len()) {
+        for (i, (k, v)) in pairs.enumerate() {
+            if self.next_entry(i, len) {
                 break;
             }
-            match (keys_bare, self.value.as_str(*k)) {
+            match (keys_bare, self.value.as_str(k)) {
                 (true, Some(name)) => self.out.push_str(name),
-                _ => self.item(*k, level + 1),
+                _ => self.item(k, level + 1),
             }
             self.out.push_str(sep);
-            self.item(*v, level + 1);
+            self.item(v, level + 1);
         }
     }
 
@@ -177,7 +184,7 @@ impl Printer<'_> {
             Object::Tuple(items) => self.seq("(", items, ")", level, true),
             Object::Dict(pairs) => {
                 self.out.push('{');
-                self.pairs(pairs, level, ": ", false);
+                self.pairs(pairs.iter(), level, ": ", false);
                 self.out.push('}');
             }
             Object::Set(items) if items.is_empty() => self.out.push_str("set()"),
@@ -276,7 +283,7 @@ impl Printer<'_> {
             if let Some(Object::Dict(pairs)) = value.object(kw) {
                 if !pairs.is_empty() {
                     sep(&mut self.out);
-                    self.pairs(pairs, level, "=", true);
+                    self.pairs(pairs.iter(), level, "=", true);
                 }
             }
         }
@@ -286,12 +293,12 @@ impl Printer<'_> {
                 Some(Object::Dict(pairs))
                     if pairs
                         .iter()
-                        .all(|(k, _)| value.as_str(*k).is_some_and(is_identifier)) =>
+                        .all(|(k, _)| value.as_str(k).is_some_and(is_identifier)) =>
                 {
                     if pairs.is_empty() {
                         self.out.push_str("state={}");
                     } else {
-                        self.pairs(pairs, level, "=", true);
+                        self.pairs(pairs.iter(), level, "=", true);
                     }
                 }
                 _ => {
@@ -308,8 +315,7 @@ impl Printer<'_> {
         if !inst.dict_items.is_empty() {
             sep(&mut self.out);
             self.out.push_str("items={");
-            let pairs = inst.dict_items.clone();
-            self.pairs(&pairs, level, ": ", false);
+            self.pairs(inst.dict_items.iter().copied(), level, ": ", false);
             self.out.push('}');
         }
         if !inst.set_items.is_empty() {

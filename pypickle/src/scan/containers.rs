@@ -748,7 +748,7 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
     let dict_into =
         |item: Item, slots: bool, attributes: &mut Vec<(&'v str, Item)>| match value.object(item) {
             Some(Object::Dict(pairs)) => {
-                for &(k, v) in pairs {
+                for (k, v) in pairs {
                     let key = value.as_str(k)?;
                     if slots && (key == "__dict__" || key == "__class__") {
                         return None;
@@ -833,7 +833,7 @@ fn dtype_layout(value: &Value, dtype: Item, depth: usize) -> Option<(u64, bool)>
             if !flexible {
                 return None;
             }
-            for &(_, field) in fields {
+            for (_, field) in fields {
                 let Some(Object::Tuple(field)) = value.object(field) else {
                     return None;
                 };
