@@ -104,7 +104,13 @@ fn shareable(object: &Object) -> bool {
     )
 }
 
-/// How many references each object reachable from the root has (the root counts as one).
+/// Where [`reference_counts`] stops counting: the writer marks written shared objects with
+/// the bit above.
+const MAX_COUNT: u32 = (1 << 31) - 1;
+const WRITTEN: u32 = 1 << 31;
+
+/// How many references each object reachable from the root has (the root counts as one), up
+/// to 2^31 - 1.
 pub fn reference_counts(value: &Value) -> Vec<u32> {
     let mut counts = vec![0u32; value.len()];
     let mut stack = Vec::new();
@@ -114,7 +120,7 @@ pub fn reference_counts(value: &Value) -> Vec<u32> {
     let objects = value.objects();
     while let Some(id) = stack.pop() {
         let count = &mut counts[id.index()];
-        *count = count.saturating_add(1);
+        *count = (*count + 1).min(MAX_COUNT);
         if *count > 1 {
             continue;
         }
@@ -133,7 +139,6 @@ pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
         value,
         sink,
         counts: reference_counts(value),
-        shared: vec![u32::MAX; value.len()],
         next_shared: 0,
         depth: 0,
     };
@@ -143,8 +148,8 @@ pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
 struct Writer<'v, 's, S> {
     value: &'v Value,
     sink: &'s mut S,
+    /// Reference counts; a shared object once written holds [`WRITTEN`] and its index instead.
     counts: Vec<u32>,
-    shared: Vec<u32>,
     next_shared: u32,
     depth: usize,
 }
@@ -182,15 +187,18 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
 
     fn object(&mut self, id: ObjectId) -> Result<(), String> {
         let object = self.value.get(id);
-        if self.counts[id.index()] > 1 && shareable(object) {
-            let index = self.shared[id.index()];
-            if index != u32::MAX {
+        let count = self.counts[id.index()];
+        if count > 1 && shareable(object) {
+            if count & WRITTEN != 0 {
                 self.sink.begin(Tag::SharedRef);
-                self.sink.int(i64::from(index));
+                self.sink.int(i64::from(count & !WRITTEN));
                 self.sink.end();
                 return Ok(());
             }
-            self.shared[id.index()] = self.next_shared;
+            if self.next_shared >= WRITTEN {
+                return Err("more than 2^31 shared objects".into());
+            }
+            self.counts[id.index()] = WRITTEN | self.next_shared;
             self.next_shared += 1;
             self.sink.begin(Tag::Shareable);
             self.body(object)?;
@@ -224,9 +232,20 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             Object::FrozenSet(items) => self.tagged_items(Tag::FrozenSet, items)?,
             Object::Dict(dict) => {
                 sink.map(dict.len());
-                for (k, v) in dict.iter() {
-                    self.item(k)?;
-                    self.item(v)?;
+                // Over the slices: the hot loop of a records file.
+                match dict.as_slices() {
+                    (Some(keys), values) => {
+                        for (&k, &v) in keys.iter().zip(values) {
+                            self.item(k)?;
+                            self.item(v)?;
+                        }
+                    }
+                    (None, flat) => {
+                        for pair in flat.chunks_exact(2) {
+                            self.item(pair[0])?;
+                            self.item(pair[1])?;
+                        }
+                    }
                 }
             }
             Object::Global(g) => {

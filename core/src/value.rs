@@ -153,15 +153,21 @@ impl Dict {
 
     /// The entries, in insertion order.
     pub fn iter(&self) -> DictIter<'_> {
-        DictIter {
-            dict: self,
-            next: 0,
-        }
+        DictIter(match &self.keys {
+            Some(keys) => Entries::Shared(keys.iter().zip(self.entries.iter())),
+            None => Entries::Own(self.entries.chunks_exact(2)),
+        })
     }
 
-    /// The key table this dict shares with others, if it does (writers encode it once).
+    /// The key table this dict shares with others, if it does.
     pub fn shared_keys(&self) -> Option<&SharedKeys> {
         self.keys.as_ref()
+    }
+
+    /// The entries as stored, for walks that loop over slices: the shared keys and the values,
+    /// or no keys and the keys and values alternating.
+    pub fn as_slices(&self) -> (Option<&[Item]>, &[Item]) {
+        (self.keys.as_deref().map(|k| &k[..]), &self.entries)
     }
 
     /// Replaces every key and value by `f` of it. A shared key table that `f` changes becomes
@@ -187,23 +193,38 @@ impl Dict {
 
 /// The entries of a [`Dict`], in insertion order.
 #[derive(Clone, Debug)]
-pub struct DictIter<'a> {
-    dict: &'a Dict,
-    next: usize,
+pub struct DictIter<'a>(Entries<'a>);
+
+#[derive(Clone, Debug)]
+enum Entries<'a> {
+    Shared(std::iter::Zip<std::slice::Iter<'a, Item>, std::slice::Iter<'a, Item>>),
+    Own(std::slice::ChunksExact<'a, Item>),
 }
 
 impl Iterator for DictIter<'_> {
     type Item = (Item, Item);
 
+    #[inline]
     fn next(&mut self) -> Option<(Item, Item)> {
-        let entry = self.dict.get(self.next)?;
-        self.next += 1;
-        Some(entry)
+        match &mut self.0 {
+            Entries::Shared(pairs) => pairs.next().map(|(&k, &v)| (k, v)),
+            Entries::Own(pairs) => pairs.next().map(|p| (p[0], p[1])),
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.dict.len() - self.next;
-        (left, Some(left))
+        match &self.0 {
+            Entries::Shared(pairs) => pairs.size_hint(),
+            Entries::Own(pairs) => pairs.size_hint(),
+        }
+    }
+
+    // Walks of the whole graph go through here: one loop per layout, no branch per entry.
+    fn fold<B, F: FnMut(B, (Item, Item)) -> B>(self, init: B, mut f: F) -> B {
+        match self.0 {
+            Entries::Shared(pairs) => pairs.fold(init, |acc, (&k, &v)| f(acc, (k, v))),
+            Entries::Own(pairs) => pairs.fold(init, |acc, p| f(acc, (p[0], p[1]))),
+        }
     }
 }
 
