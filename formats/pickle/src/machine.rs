@@ -610,37 +610,116 @@ const NO_VAL: Val = Val::Text {
 };
 
 struct Memo {
-    /// Indices written in order (the usual case) live here (empty slots hold [`NO_VAL`],
-    /// which keeps a slot at two words where an `Option` would take three)...
-    dense: Vec<Val>,
+    /// Indices written in order (the usual case) live here...
+    dense: Dense,
     /// ...others here, so that a huge index never allocates.
     sparse: HashMap<u64, Val>,
     /// Entries filled: MEMOIZE's next index.
     len: usize,
+    /// Whether `dense` starts as [`Dense::Ids`] (after each `clear`).
+    ids: bool,
+}
+
+/// The memo's slots in index order.
+enum Dense {
+    /// While every entry is an object, its id alone (empty slots hold [`NO_ID`]): a built
+    /// load memoizes only objects, hundreds of thousands of them in a large file, at a quarter
+    /// of the size of...
+    Ids(Vec<u32>),
+    /// ...any value (empty slots hold [`NO_VAL`], which keeps a slot at two words where an
+    /// `Option` would take three). Analysis memoizes strs as slices of the input.
+    Vals(Vec<Val>),
+}
+
+/// An empty slot of [`Dense::Ids`].
+const NO_ID: u32 = u32::MAX;
+
+impl Dense {
+    fn len(&self) -> usize {
+        match self {
+            Dense::Ids(ids) => ids.len(),
+            Dense::Vals(vals) => vals.len(),
+        }
+    }
+
+    /// Makes room for `val`: an id table given anything but an object becomes a value table.
+    fn admit(&mut self, val: Val) {
+        if let Dense::Ids(ids) = self {
+            if !matches!(val, Val::Ref(id) if id.0 != NO_ID) {
+                let vals = ids.iter().map(|&id| match id {
+                    NO_ID => NO_VAL,
+                    id => Val::Ref(ObjectId(id)),
+                });
+                *self = Dense::Vals(vals.collect());
+            }
+        }
+    }
+
+    /// The slot at `i` (which must exist), `None` if empty.
+    fn slot(&self, i: usize) -> Option<Val> {
+        match self {
+            Dense::Ids(ids) => (ids[i] != NO_ID).then(|| Val::Ref(ObjectId(ids[i]))),
+            Dense::Vals(vals) => (vals[i] != NO_VAL).then_some(vals[i]),
+        }
+    }
+
+    /// Sets slot `i` (which must exist) to `val`.
+    fn set(&mut self, i: usize, val: Val) {
+        self.admit(val);
+        match (self, val) {
+            (Dense::Ids(ids), Val::Ref(id)) => ids[i] = id.0,
+            (Dense::Vals(vals), val) => vals[i] = val,
+            (Dense::Ids(_), _) => {} // admitted: cannot happen
+        }
+    }
+
+    /// Empty slots up to `len`, then `val`.
+    fn push_at(&mut self, len: usize, val: Val) {
+        self.admit(val);
+        match (self, val) {
+            (Dense::Ids(ids), Val::Ref(id)) => {
+                ids.resize(len, NO_ID);
+                ids.push(id.0);
+            }
+            (Dense::Vals(vals), val) => {
+                vals.resize(len, NO_VAL);
+                vals.push(val);
+            }
+            (Dense::Ids(_), _) => {} // admitted: cannot happen
+        }
+    }
 }
 
 impl Memo {
-    fn new() -> Self {
+    /// A memo whose slots start as ids (for built loads), with room for `room` of them.
+    fn new(ids: bool, room: usize) -> Self {
         Memo {
-            dense: Vec::new(),
+            dense: match ids {
+                true => Dense::Ids(Vec::with_capacity(room)),
+                false => Dense::Vals(Vec::with_capacity(room)),
+            },
             sparse: HashMap::new(),
             len: 0,
+            ids,
         }
     }
 
     fn clear(&mut self) {
-        self.dense.clear();
+        match &mut self.dense {
+            Dense::Ids(ids) => ids.clear(),
+            Dense::Vals(_) if self.ids => self.dense = Dense::Ids(Vec::new()),
+            Dense::Vals(vals) => vals.clear(),
+        }
         self.sparse.clear();
         self.len = 0;
     }
 
     #[inline]
     fn get(&self, i: u64) -> Option<Val> {
-        match self.dense.get(i as usize) {
-            Some(&NO_VAL) => None,
-            Some(slot) => Some(*slot),
-            None => self.sparse.get(&i).copied(),
+        if i < self.dense.len() as u64 {
+            return self.dense.slot(i as usize);
         }
+        self.sparse.get(&i).copied()
     }
 
     /// Stores `item`; false when that would exceed `max` entries.
@@ -648,14 +727,13 @@ impl Memo {
     fn put(&mut self, index: u64, item: Val, max: usize) -> bool {
         let dense_len = self.dense.len() as u64;
         if index < dense_len {
-            let slot = &mut self.dense[index as usize];
-            if *slot == NO_VAL {
+            if self.dense.slot(index as usize).is_none() {
                 if self.len >= max {
                     return false;
                 }
                 self.len += 1;
             }
-            *slot = item;
+            self.dense.set(index as usize, item);
             return true;
         }
         // Grow the dense part only by a little at a time: a PUT of 4 billion must not
@@ -664,8 +742,7 @@ impl Memo {
             if self.len >= max {
                 return false;
             }
-            self.dense.resize(index as usize, NO_VAL);
-            self.dense.push(item);
+            self.dense.push_at(index as usize, item);
             self.len += 1;
             return true;
         }
@@ -850,8 +927,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         nodes.reserve(expected);
         // Likewise the memo (protocol 4 memoizes every str, container and object: about one
         // entry per 16 bytes of a dense input), so a long memo is not copied as it grows.
-        let mut memo = Memo::new();
-        memo.dense.reserve((data.len() / 16).min(1 << 20));
+        let memo = Memo::new(build, (data.len() / 16).min(1 << 20));
         Machine {
             data,
             options,
@@ -2784,38 +2860,47 @@ pub(crate) fn export(
     all_reachable: bool,
 ) -> Result<(Value, Vec<Item>, Vec<Item>), String> {
     let n = nodes.len();
-    // Reachability, iteratively (every object is reachable when the machine let nothing go).
     const UNSEEN: u32 = u32::MAX;
-    let mut remap = vec![if all_reachable { 0 } else { UNSEEN }; n];
-    let mut todo: Vec<u32> = Vec::new();
-    let seen_mark = |item: Item, remap: &mut [u32], todo: &mut Vec<u32>| {
-        if let Item::Ref(id) = item {
-            if let Some(slot) = remap.get_mut(id.index()) {
-                if *slot == UNSEEN {
-                    *slot = 0;
-                    todo.push(id.0);
+    // The new id of each node (UNSEEN: dropped). Not needed when the machine let nothing go
+    // and nothing is to be measured: every node is kept where it is.
+    let mut remap = Vec::new();
+    if !all_reachable || max_depth.is_some() {
+        // Reachability, iteratively.
+        remap = vec![if all_reachable { 0 } else { UNSEEN }; n];
+        let mut todo: Vec<u32> = Vec::new();
+        let seen_mark = |item: Item, remap: &mut [u32], todo: &mut Vec<u32>| {
+            if let Item::Ref(id) = item {
+                if let Some(slot) = remap.get_mut(id.index()) {
+                    if *slot == UNSEEN {
+                        *slot = 0;
+                        todo.push(id.0);
+                    }
                 }
             }
+        };
+        for &item in roots.iter().chain(partial.iter()) {
+            seen_mark(item.item(), &mut remap, &mut todo);
         }
-    };
-    for &item in roots.iter().chain(partial.iter()) {
-        seen_mark(item.item(), &mut remap, &mut todo);
-    }
-    while let Some(id) = todo.pop() {
-        nodes[id as usize].for_each_child(|child| seen_mark(child, &mut remap, &mut todo));
-    }
-    if let Some(max_depth) = max_depth {
-        longest_path_check(&nodes, &remap, max_depth)?;
-    }
-    let mut next = 0u32;
-    for slot in remap.iter_mut() {
-        if *slot != UNSEEN {
-            *slot = next;
-            next += 1;
+        while let Some(id) = todo.pop() {
+            nodes[id as usize].for_each_child(|child| seen_mark(child, &mut remap, &mut todo));
+        }
+        if let Some(max_depth) = max_depth {
+            longest_path_check(&nodes, &remap, max_depth)?;
+        }
+        let mut next = 0u32;
+        for slot in remap.iter_mut() {
+            if *slot != UNSEEN {
+                *slot = next;
+                next += 1;
+            }
+        }
+        if next as usize == n {
+            remap = Vec::new();
         }
     }
     // Ids change only when something is dropped; otherwise containers move as they are.
-    let compact = next as usize != n;
+    let compact = !remap.is_empty();
+    let kept = |old: usize| !compact || remap[old] != UNSEEN;
     let map = |item: Item| match item {
         Item::Ref(id) if compact => Item::Ref(ObjectId(remap[id.index()])),
         other => other,
@@ -2838,7 +2923,7 @@ pub(crate) fn export(
         .into_iter()
         .enumerate()
         .filter_map(|(old, node)| {
-            (remap[old] != UNSEEN).then(|| {
+            kept(old).then(|| {
                 into_object(
                     node,
                     globals,

@@ -1420,6 +1420,18 @@ fn records_share_their_keys_until_they_change() {
     );
 }
 
+/// A built load keeps its memo as object ids until something else is memoized: the entries
+/// before stay, and a slot can be overwritten with an int.
+#[test]
+fn a_memo_of_objects_takes_ints_as_cpython_does() {
+    // L = []; memo 0 = L, 1 = 'a', 2 = 5 (the first entry not an object), gets 1 and 2;
+    // PUT 1 = 7 over 'a', get 1; MEMOIZE 'b' (index 3), get 3: appended to L.
+    let pickle =
+        b"\x80\x02]q\x00(\x8c\x01aq\x01K\x05q\x02h\x01h\x02K\x07q\x01h\x01\x8c\x01b\x94h\x03e.";
+    let (a, b) = (s("a"), s("b"));
+    assert_eq!(loads(pickle), format!("[{a},5,{a},5,7,7,{b},{b}]"));
+}
+
 /// `tuple(t)` of a tuple is `t` itself, as in CPython: folding it many times copies nothing.
 #[test]
 fn tuple_of_a_tuple_is_the_same_tuple() {
