@@ -13,10 +13,9 @@
 //! ```
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 
-use crate::{check_destination, write_atomically};
+use crate::{check_destination, read_file_with_room, write_atomically};
 use pypickle_core::{envelope, format, Error, ErrorKind, Format, Mode, Policy, Value};
 
 /// How [`convert`] reads and writes. Defaults: formats from the files, the default policy,
@@ -217,18 +216,11 @@ pub fn convert(
 
 /// The file's bytes, in a buffer with room for an output half as large again (see [`convert`]).
 fn read_with_room(path: &Path) -> Result<Vec<u8>, Error> {
-    let fail = |e| Error::io("read it", e).at(path);
-    let mut file = fs::File::open(path).map_err(fail)?;
-    let len = file.metadata().map_err(fail)?.len() as usize;
-    let mut bytes = Vec::new();
-    // The length is a hint (the file may change while read): read_to_end grows past it.
-    bytes
-        .try_reserve_exact(len.saturating_add(len / 2).saturating_add(64))
-        .map_err(|_| {
-            Error::invalid(format!("cannot hold the {len}-byte file in memory")).at(path)
-        })?;
-    file.read_to_end(&mut bytes).map_err(fail)?;
-    Ok(bytes)
+    let len = fs::metadata(path).map_or(0, |m| m.len());
+    let room = usize::try_from(len / 2)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64);
+    read_file_with_room(path, room)
 }
 
 fn identify_input<'b>(

@@ -16,7 +16,7 @@
 //! registrations are linked in.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 pub use pypickle_core::envelope;
@@ -314,8 +314,26 @@ fn sync_folder(folder: &Path) {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    read_file_with_room(path, 0)
+}
+
+/// The file's bytes, in a buffer with room for `room` more bytes (see `convert`).
+pub(crate) fn read_file_with_room(path: &Path, room: usize) -> Result<Vec<u8>, Error> {
     if path.is_dir() {
         return Err(Error::new(ErrorKind::IsDirectory).at(path));
     }
-    fs::read(path).map_err(|e| Error::io("read it", e).at(path))
+    let fail = |e| Error::io("read it", e).at(path);
+    let mut file = fs::File::open(path).map_err(fail)?;
+    let len = file.metadata().map_err(fail)?.len();
+    let mut bytes = Vec::new();
+    // The length is a hint (the file may change while read): read_to_end grows past it.
+    usize::try_from(len)
+        .ok()
+        .and_then(|len| len.checked_add(room))
+        .and_then(|size| bytes.try_reserve_exact(size).ok())
+        .ok_or_else(|| {
+            Error::invalid(format!("cannot hold the {len}-byte file in memory")).at(path)
+        })?;
+    file.read_to_end(&mut bytes).map_err(fail)?;
+    Ok(bytes)
 }
