@@ -173,6 +173,21 @@ fn plain_fixture() -> PathBuf {
 }
 
 #[test]
+fn unreadable_inputs_are_errors_naming_them_with_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.cbor");
+    let err = convert(dir.path(), &out, &ConvertOptions::new()).unwrap_err();
+    assert!(
+        matches!(err.kind(), pypickle::ErrorKind::IsDirectory),
+        "{err}"
+    );
+    let missing = dir.path().join("absent.pkl");
+    let err = convert(&missing, &out, &ConvertOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("absent.pkl"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn existing_outputs_are_refused_without_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.cbor");
