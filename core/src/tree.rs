@@ -4,8 +4,13 @@
 //! and a typed array.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
 
-use crate::{CallKind, GlobalRef, Instance, Item, Object, ObjectId, Policy, Target, Usage, Value};
+use crate::{
+    CallKind, GlobalRef, Instance, Item, Object, ObjectId, Policy, SharedKeys, Target, Usage, Value,
+};
 use num_bigint::BigInt;
 
 use crate::numpy::{self, NdArray, Recognized};
@@ -64,6 +69,14 @@ pub trait Sink {
     fn end(&mut self);
     /// A numpy array of a numeric or bool dtype.
     fn ndarray(&mut self, array: &NdArray<'_>);
+    /// How many bytes the sink has written, if it can write some of them again
+    /// ([`Sink::repeat`]): the walk then encodes a table of keys that records share once.
+    fn written(&self) -> Option<usize> {
+        None
+    }
+    /// Writes again the bytes at `range` of what it wrote (only called when
+    /// [`Sink::written`] gives `Some`).
+    fn repeat(&mut self, _range: Range<usize>) {}
 }
 
 /// One step of a format's reader.
@@ -140,6 +153,8 @@ pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
         sink,
         counts: reference_counts(value),
         next_shared: 0,
+        key_encodings: HashMap::new(),
+        key_ranges: Vec::new(),
         depth: 0,
     };
     writer.item(value.root())
@@ -151,6 +166,10 @@ struct Writer<'v, 's, S> {
     /// Reference counts; a shared object once written holds [`WRITTEN`] and its index instead.
     counts: Vec<u32>,
     next_shared: u32,
+    /// Where each shared key table's keys were first written, by table (kept alive here, so
+    /// that its address stays its own): the index of the first key's bytes in `key_ranges`.
+    key_encodings: HashMap<*const Box<[Item]>, (SharedKeys, usize)>,
+    key_ranges: Vec<Range<usize>>,
     depth: usize,
 }
 
@@ -233,14 +252,9 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             Object::Dict(dict) => {
                 sink.map(dict.len());
                 // Over the slices: the hot loop of a records file.
-                match dict.as_slices() {
-                    (Some(keys), values) => {
-                        for (&k, &v) in keys.iter().zip(values) {
-                            self.item(k)?;
-                            self.item(v)?;
-                        }
-                    }
-                    (None, flat) => {
+                match (dict.shared_keys(), dict.as_slices()) {
+                    (Some(table), (_, values)) => self.record(table, values)?,
+                    (None, (_, flat)) => {
                         for pair in flat.chunks_exact(2) {
                             self.item(pair[0])?;
                             self.item(pair[1])?;
@@ -275,6 +289,56 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             Object::Instance(inst) => self.instance(inst)?,
         }
         Ok(())
+    }
+
+    /// A dict's entries whose keys are a shared table: the keys' bytes are written once and
+    /// copied for the other records, when the sink can and every key always encodes the same
+    /// (no shared-reference numbering in them).
+    fn record(&mut self, table: &SharedKeys, values: &[Item]) -> Result<(), String> {
+        if let Some(&(_, first)) = self.key_encodings.get(&Arc::as_ptr(table)) {
+            // The depth bound holds for copied keys as for written ones.
+            if self.depth >= MAX_DEPTH && table.iter().any(|k| matches!(k, Item::Ref(_))) {
+                return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
+            }
+            for (i, &v) in values.iter().enumerate() {
+                self.sink.repeat(self.key_ranges[first + i].clone());
+                self.item(v)?;
+            }
+            return Ok(());
+        }
+        let cacheable = self.sink.written().is_some() && table.iter().all(|&k| self.constant(k));
+        let first = self.key_ranges.len();
+        for (&k, &v) in table.iter().zip(values) {
+            let start = self.sink.written().unwrap_or(0);
+            self.item(k)?;
+            if cacheable {
+                let end = self.sink.written().unwrap_or(0);
+                self.key_ranges.push(start..end);
+            }
+            self.item(v)?;
+        }
+        if cacheable {
+            self.key_encodings
+                .insert(Arc::as_ptr(table), (table.clone(), first));
+        }
+        Ok(())
+    }
+
+    /// Whether `item` is written the same wherever it is: a scalar, or an object that is never
+    /// shareable and holds nothing.
+    fn constant(&self, item: Item) -> bool {
+        match item {
+            Item::Ref(id) => matches!(
+                self.value.get(id),
+                Object::BigInt(_)
+                    | Object::Complex { .. }
+                    | Object::Str(_)
+                    | Object::Bytes(_)
+                    | Object::Global(_)
+                    | Object::Extension(_)
+            ),
+            _ => true,
+        }
     }
 
     /// `"module:qualname"` and the argument list, when the call can be written as a tag 27 array.

@@ -142,6 +142,14 @@ impl Sink for Writer<'_> {
 
     fn end(&mut self) {}
 
+    fn written(&self) -> Option<usize> {
+        Some(self.out.len())
+    }
+
+    fn repeat(&mut self, range: std::ops::Range<usize>) {
+        self.out.extend_from_within(range);
+    }
+
     fn ndarray(&mut self, array: &NdArray<'_>) {
         self.head(6, if array.fortran { 1040 } else { 40 });
         self.array(2);
@@ -346,4 +354,103 @@ pub fn decode_value(bytes: &[u8]) -> Result<Value> {
         ));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use num_bigint::BigInt;
+    use pypickle_core::{Dict, Item, Object, SharedKeys, Value};
+
+    use super::encode_value;
+
+    /// `[{k: v, ...}, ...]` over `keys`, the dicts sharing one key table or each with its own.
+    fn records(shared: bool, extra: impl Fn(&mut Value) -> Item) -> Value {
+        let mut value = Value::new();
+        let name = value.push(Object::Str("name".into()));
+        let big = value.push(Object::BigInt(Box::new(BigInt::from(1u128 << 70))));
+        let odd = extra(&mut value);
+        let keys = [name, Item::Int(7), big, Item::None, odd];
+        let table: SharedKeys = Arc::new(keys.to_vec().into_boxed_slice());
+        let mut list = Vec::new();
+        for i in 0..4 {
+            let text = value.push(Object::Str(format!("user{i}").into()));
+            let values = [
+                text,
+                Item::Int(i),
+                Item::Float(0.5),
+                Item::Bool(i % 2 == 0),
+                odd,
+            ];
+            let dict = match shared {
+                true => Dict::with_shared_keys(table.clone(), values.to_vec().into()),
+                false => keys.iter().copied().zip(values).collect(),
+            };
+            list.push(value.push(Object::Dict(dict)));
+        }
+        let root = value.push(Object::List(list));
+        value.set_root(root);
+        value
+    }
+
+    /// `[{"k": 1}, [[...[{"k": 2}]...]]]`, the second dict under `levels` lists, the two
+    /// dicts sharing one key table or each with its own.
+    fn shallow_and_deep(levels: usize, shared: bool) -> Value {
+        let mut value = Value::new();
+        let key = value.push(Object::Str("k".into()));
+        let table: SharedKeys = Arc::new(vec![key].into_boxed_slice());
+        let dict = |value: &mut Value, n| {
+            value.push(Object::Dict(match shared {
+                true => Dict::with_shared_keys(table.clone(), vec![Item::Int(n)].into()),
+                false => Dict::from(vec![(key, Item::Int(n))]),
+            }))
+        };
+        let shallow = dict(&mut value, 1);
+        let mut deep = dict(&mut value, 2);
+        for _ in 0..levels {
+            deep = value.push(Object::List(vec![deep]));
+        }
+        let root = value.push(Object::List(vec![shallow, deep]));
+        value.set_root(root);
+        value
+    }
+
+    #[test]
+    fn copied_keys_obey_the_depth_bound_as_written_ones_do() {
+        let mut refused = 0;
+        for levels in 120..130 {
+            let encode = |shared| {
+                let mut out = Vec::new();
+                encode_value(&shallow_and_deep(levels, shared), &mut out).map(|_| out)
+            };
+            match (encode(true), encode(false)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{levels} levels"),
+                (Err(_), Err(_)) => refused += 1,
+                (a, b) => panic!("{levels} levels: {:?} against {:?}", a.is_ok(), b.is_ok()),
+            }
+        }
+        assert!(
+            refused > 0 && refused < 10,
+            "the bound lies in the range tried"
+        );
+    }
+
+    fn cbor(value: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_value(value, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn records_encode_as_dicts_with_their_own_keys_do() {
+        // A str key: written once, then copied. A tuple key referenced by every record (and as a
+        // value): shared, numbered by tags 28/29, so never copied.
+        let str_key = |v: &mut Value| v.push(Object::Str("tail".into()));
+        let shared_tuple = |v: &mut Value| v.push(Object::Tuple(vec![Item::Int(1)]));
+        for extra in [&str_key as &dyn Fn(&mut Value) -> Item, &shared_tuple] {
+            let (shared, own) = (records(true, extra), records(false, extra));
+            assert_eq!(cbor(&shared), cbor(&own));
+        }
+    }
 }
