@@ -50,11 +50,14 @@ pub fn check(data: &[u8]) {
         };
         let options = Options::default();
         let class = format!("{module}.{name}");
+        // The module segment watched for rebinding: the last of the global's module.
+        let watched_module = module.rsplit('.').next().unwrap_or_default().to_string();
         let skipped = analyze_skipping(
             data,
             &options,
             SkipAfterBuild {
                 class: &class,
+                module: &watched_module,
                 resume: &mut resume,
             },
         );
@@ -70,6 +73,7 @@ pub fn check(data: &[u8]) {
             &options,
             SkipAfterBuild {
                 class: &class,
+                module: &watched_module,
                 resume: &mut stay,
             },
         );

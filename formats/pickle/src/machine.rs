@@ -786,6 +786,11 @@ pub struct SkipAfterBuild<'h> {
     /// dot (so `NumpyArrayWrapper` also watches it imported as an attribute of another module,
     /// and however a file splits the path between module and name).
     pub class: &'h str,
+    /// The module whose namespace decides what the class is to the loader (joblib's
+    /// `load_build` looks `NumpyArrayWrapper` up in `joblib.numpy_pickle`): a dotted path
+    /// segment. A BUILD on anything a global of that module reaches, or on what a call given
+    /// one returns, may rebind the class or its attributes: offered as possible.
+    pub module: &'h str,
     /// Called after each BUILD of an instance of `class`: made by calling the class (REDUCE,
     /// NEWOBJ, INST, OBJ) or through copyreg's `__newobj__`, `__newobj_ex__` or
     /// `_reconstructor` with the class as first argument; and after the BUILD of what any
@@ -912,6 +917,16 @@ pub(crate) struct Machine<'a, 'o> {
     /// Objects made by calls that may return an instance of the watched class (see
     /// [`Offer::Possible`]).
     possibly_watched: HashSet<u32>,
+    /// When watching a class: the containers (lists, dicts, sets, bytearrays) that a call,
+    /// or the BUILD of an object the machine does not know, was given. What it did to them
+    /// is unknown, so a watched instance whose state reaches one is only possible.
+    handed_out: HashSet<u32>,
+    /// Whether the watched class or an instance went where the machine cannot follow it:
+    /// into a call, into an object made by a call or imported, or into the state of such an
+    /// object. Any object a call returns may then be one.
+    watched_escaped: bool,
+    /// The nodes standing for the arrays a loader reads after watched BUILDs.
+    array_nodes: HashSet<u32>,
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
@@ -968,6 +983,9 @@ impl<'a, 'o> Machine<'a, 'o> {
             record_keys: None,
             watched_imported: false,
             possibly_watched: HashSet::new(),
+            handed_out: HashSet::new(),
+            watched_escaped: false,
+            array_nodes: HashSet::new(),
         }
     }
 
@@ -1113,7 +1131,30 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     #[cold]
-    fn memo_miss(&mut self, op: Op, index: i64) {
+    /// A GET or PUT index as written, and its memo key: the index itself, or for an index
+    /// past `i64` (which only Python's unpickler takes) a key of 2^63 and up drawn from its
+    /// digits (a collision between two such indices is a 2^-63 chance). A negative index
+    /// has no key: nothing is stored there.
+    fn memo_arg(&mut self, op: Op) -> Result<(String, Option<u64>), Halt> {
+        if op.arg() != crate::opcodes::ArgKind::DecimalNlShort {
+            let index = self.int_arg(op)?;
+            return Ok((index.to_string(), u64::try_from(index).ok()));
+        }
+        match self.arg(op)? {
+            Arg::Int(index) => Ok((index.to_string(), u64::try_from(index).ok())),
+            Arg::BigInt(index) => {
+                let key = (index.sign() != num_bigint::Sign::Minus).then(|| {
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    std::hash::Hash::hash(&*index, &mut hasher);
+                    1 << 63 | std::hash::Hasher::finish(&hasher)
+                });
+                Ok((index.to_string(), key))
+            }
+            _ => Err(self.bad_arg(op)),
+        }
+    }
+
+    fn memo_miss(&mut self, op: Op, index: &str) {
         self.find(
             FindingKind::MemoMiss,
             format!("{op} {index}: the memo has nothing there (CPython fails here); pushed None"),
@@ -1487,7 +1528,8 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     fn record(&mut self, op: Op, target: Target) -> Result<Val, Halt> {
         if let Target::Named { module, name } = &target {
-            self.watched_imported |= self.names_watched_class(module, name);
+            self.watched_imported |=
+                self.names_watched_class(module, name) || self.names_watched_module(module, name);
         }
         let index = self.globals.len() as u32;
         self.globals.push(GlobalRef {
@@ -1761,11 +1803,11 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.stack.truncate(start);
             }
             Op::Get | Op::BinGet | Op::LongBinGet => {
-                let index = self.int_arg(op)?;
-                match u64::try_from(index).ok().and_then(|i| self.memo.get(i)) {
+                let (index, key) = self.memo_arg(op)?;
+                match key.and_then(|key| self.memo.get(key)) {
                     Some(item) => self.push(item)?,
                     None => {
-                        self.memo_miss(op, index);
+                        self.memo_miss(op, &index);
                         self.push(Val::None)?;
                     }
                 }
@@ -1773,9 +1815,9 @@ impl<'a, 'o> Machine<'a, 'o> {
             Op::Put | Op::BinPut | Op::LongBinPut | Op::Memoize => {
                 let index = match op {
                     Op::Memoize => self.memo.len as u64,
-                    _ => match self.int_arg(op)? {
-                        i if i >= 0 => i as u64,
-                        _ => return Err(self.bad_arg(op)),
+                    _ => match self.memo_arg(op)? {
+                        (_, Some(key)) => key,
+                        (_, None) => return Err(self.bad_arg(op)),
                     },
                 };
                 let top = self.top()?;
@@ -1946,14 +1988,16 @@ impl<'a, 'o> Machine<'a, 'o> {
                             end - self.data.len() as u64
                         ),
                     );
-                } else {
-                    self.frame_end = Some(end);
-                    self.frame_watch = end;
                 }
+                // Kept even past the end: Python's unpickler takes the short frame, and a
+                // watched BUILD inside it is inside a frame (see `after_watched_build`).
+                self.frame_end = Some(end);
+                self.frame_watch = end;
             }
             Op::Stop => {
                 if let Some(end) = self.frame_end {
-                    if self.at < end && self.pos as u64 != end {
+                    // (A frame past the end of the data was reported when it began.)
+                    if self.at < end && self.pos as u64 != end && end <= self.data.len() as u64 {
                         self.find(
                             FindingKind::FrameMismatch,
                             format!(
@@ -1989,26 +2033,48 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// After a BUILD of `target`: if it is an instance of the watched class, lets the caller
     /// move the cursor past the bytes that follow it.
     fn after_watched_build(&mut self, target: Val, state: Val) {
-        let Some(Node::Instance(inst)) = self.node(target) else {
-            return;
-        };
         let Val::Ref(id) = target else { return };
-        let watched = self.is_watched(inst);
-        let mut possible = !watched && self.possibly_watched.contains(&id.0);
+        let (watched, mut possible) = match self.node(target) {
+            Some(Node::Instance(inst)) if self.is_watched(inst) => (true, false),
+            // What a call returned, once the class or an instance went where the machine
+            // cannot follow it; or the node standing for an array a loader read (an object
+            // array's pickle may return anything).
+            Some(Node::Instance(_)) => (
+                false,
+                self.possibly_watched.contains(&id.0)
+                    || self.watched_escaped
+                    || self.array_nodes.contains(&id.0),
+            ),
+            // A BUILD on an imported object sets its attributes: the class's own (an
+            // alignment, a `__setstate__`), or a module's names (the class itself).
+            Some(Node::Global(_)) => (false, true),
+            _ => return,
+        };
         if !watched
             && !possible
             && self.watched_imported
-            && self.may_return_watched([Some(state), None, None])
+            && self.hand_out([Some(state), None, None], false)
         {
             // The state may make it one (`__class__` in a slot state, a `__setstate__`).
             possible = true;
             self.possibly_watched.insert(id.0);
+            self.watched_escaped = true;
         }
         if !watched && !possible {
             return;
         }
         let inside_frame = self.frame_end.is_some_and(|end| end > self.pos as u64);
-        let copy = if watched { self.subgraph(target) } else { None };
+        // A state reaching a container some call was given may not be what the file shows.
+        let copy = match watched {
+            true => self.subgraph(target),
+            false => None,
+        };
+        if let Some((_, _, changed)) = &copy {
+            possible |= *changed;
+        }
+        let copy = copy
+            .filter(|c| !c.2)
+            .map(|(value, instance, _)| (value, instance));
         if watched {
             // joblib pops the wrapper and pushes the array it reads: what the stack holds
             // from here is an array (a node of its own). The wrapper stays what the memo and
@@ -2023,6 +2089,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                 1,
                 0,
             ) {
+                if let Val::Ref(array_id) = array {
+                    self.array_nodes.insert(array_id.0);
+                }
                 if let Some(top) = self.stack.last_mut() {
                     *top = array;
                     self.dropped = true;
@@ -2071,14 +2140,25 @@ impl<'a, 'o> Machine<'a, 'o> {
             .is_some_and(|skip| path_ends_with(module, name, skip.class))
     }
 
-    /// Whether a call of `callable` with `args` and `kwargs` may return an instance of the
-    /// watched class without being one of the calls [`Machine::is_watched`] knows: what it is
-    /// given reaches the class itself, an instance (built or not: after a BUILD the stack
-    /// holds an array node instead, see [`Machine::after_watched_build`], so a reachable
-    /// instance came from the memo or a copy and is the wrapper itself), or another such
-    /// result. The walk is paid from the copying budget; past it, the answer is yes (fail
-    /// closed).
-    fn may_return_watched(&mut self, roots: [Option<Val>; 3]) -> bool {
+    /// Whether `module.name` is, or is inside, the module [`SkipAfterBuild`] names.
+    fn names_watched_module(&self, module: &str, name: &str) -> bool {
+        self.skip.as_ref().is_some_and(|skip| {
+            module
+                .split('.')
+                .chain(name.split('.'))
+                .any(|segment| segment == skip.module)
+        })
+    }
+
+    /// Walks what a call (or a BUILD) is given, `roots`, and whether the callee may return
+    /// an instance of the watched class without being one of the calls
+    /// [`Machine::is_watched`] knows: what it is given reaches the class itself, its module,
+    /// an instance (built or not: after a BUILD the stack holds an array node instead, see
+    /// [`Machine::after_watched_build`], so a reachable instance came from the memo or a copy
+    /// and is the wrapper itself), or another such result. With `record`, the containers
+    /// reached go into [`Machine::handed_out`]. The walk is paid from the copying budget;
+    /// past it, the answer is yes (fail closed).
+    fn hand_out(&mut self, roots: [Option<Val>; 3], record: bool) -> bool {
         let mut seen: HashSet<u32> = HashSet::new();
         let mut todo: Vec<u32> = Vec::new();
         for root in roots.into_iter().flatten() {
@@ -2089,9 +2169,11 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
         }
         let mut cost = 0u64;
+        let mut found = false;
         while let Some(id) = todo.pop() {
-            if self.possibly_watched.contains(&id) {
-                return true;
+            found |= self.possibly_watched.contains(&id);
+            if found && !record {
+                break;
             }
             let Some(node) = self.nodes.get(id as usize) else {
                 continue;
@@ -2104,12 +2186,21 @@ impl<'a, 'o> Machine<'a, 'o> {
             match node {
                 Node::Global(_) => {
                     let named = self.named(Val::Ref(ObjectId(id)));
-                    if named.is_some_and(|(m, n)| self.names_watched_class(m, n)) {
-                        return true;
-                    }
+                    found |= named.is_some_and(|(m, n)| {
+                        self.names_watched_class(m, n) || self.names_watched_module(m, n)
+                    });
                     continue;
                 }
-                Node::Instance(inst) if self.is_watched(inst) => return true,
+                Node::Instance(inst) if self.is_watched(inst) => found = true,
+                Node::List(_)
+                | Node::Dict(_)
+                | Node::Record { .. }
+                | Node::Set(_)
+                | Node::ByteArray(_)
+                    if record =>
+                {
+                    self.handed_out.insert(id);
+                }
                 _ => {}
             }
             node.for_each_child(|child| {
@@ -2121,12 +2212,13 @@ impl<'a, 'o> Machine<'a, 'o> {
             });
         }
         self.copy_budget -= cost;
-        false
+        found
     }
 
     /// A copy of the graph reachable from `root` as a [`Value`], paid from the copying budget
-    /// (`None`, and the budget spent, when it does not cover the copy).
-    fn subgraph(&mut self, root: Val) -> Option<(Value, Item)> {
+    /// (`None`, and the budget spent, when it does not cover the copy), and whether it holds
+    /// a container a call was given ([`Machine::handed_out`]).
+    fn subgraph(&mut self, root: Val) -> Option<(Value, Item, bool)> {
         let mut ids: HashMap<u32, u32> = HashMap::new();
         let mut order: Vec<u32> = Vec::new();
         let visit = |item: Item, ids: &mut HashMap<u32, u32>, order: &mut Vec<u32>| {
@@ -2152,6 +2244,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             next += 1;
         }
         self.copy_budget -= cost;
+        let handed_out = order.iter().any(|id| self.handed_out.contains(id));
         let map = |item: Item| match item {
             Item::Ref(id) => Item::Ref(ObjectId(ids[&id.0])),
             other => other,
@@ -2164,7 +2257,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
         let root = map(root.item());
         value.set_root(root);
-        Some((value, root))
+        Some((value, root, handed_out))
     }
 
     #[cold]
@@ -2220,11 +2313,12 @@ impl<'a, 'o> Machine<'a, 'o> {
             depth,
             slots,
         )?;
-        if self.watched_imported {
+        if self.skip.is_some() {
             if let Val::Ref(id) = made {
                 let direct = matches!(&self.nodes[id.index()], Node::Instance(inst) if self.is_watched(inst));
-                if !direct && self.may_return_watched([Some(callable), Some(args), kwargs]) {
+                if !direct && self.hand_out([Some(callable), Some(args), kwargs], true) {
                     self.possibly_watched.insert(id.0);
+                    self.watched_escaped = true;
                 }
             }
         }

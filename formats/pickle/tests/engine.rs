@@ -1199,6 +1199,7 @@ fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
             &options,
             SkipAfterBuild {
                 class,
+                module: "numpy_pickle",
                 resume: &mut resume,
             },
         );
@@ -1234,6 +1235,7 @@ fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
         &options,
         SkipAfterBuild {
             class: "mod.W",
+            module: "numpy_pickle",
             resume: &mut too_far,
         },
     );
@@ -1271,6 +1273,7 @@ fn analyze_skipping_offers_what_calls_may_return() {
         &options,
         SkipAfterBuild {
             class: "mod.W",
+            module: "numpy_pickle",
             resume: &mut resume,
         },
     );
@@ -1320,6 +1323,7 @@ fn analyze_skipping_bounds_what_it_copies() {
         &options,
         SkipAfterBuild {
             class: "mod.W",
+            module: "numpy_pickle",
             resume: &mut resume,
         },
     );
@@ -1494,4 +1498,110 @@ fn dotted_paths_end_with_a_tail_at_a_dot() {
             "{module} {name} {tail}"
         );
     }
+}
+
+#[test]
+fn float_lines_the_pure_python_unpickler_takes_do_not_hide_what_follows() {
+    // `pickle._Unpickler` (joblib's base) reads FLOAT with `float(line)`, which takes white
+    // space around, PEP 515 underscores and overflow (inf); the C unpickler refuses all three.
+    // CPython 3.11.7's `pickle._loads` returns `os.system` for each of these streams.
+    let streams: [&[u8]; 4] = [
+        b"F 1e1\n0\x80\x02cos\nsystem\nq\x00.",
+        b"F1_0.5\n0cos\nsystem\n.",
+        b"F\t2\x0b\n0cos\nsystem\n.",
+        b"F1e999\n0cos\nsystem\n.",
+    ];
+    for bytes in streams {
+        let a = analyze(bytes);
+        assert!(a.error.is_none(), "{bytes:?}: {:?}", a.error);
+        assert_eq!(targets(&a.globals), ["os.system"], "{bytes:?}");
+    }
+}
+
+/// Memo indices past C's ssize_t: CPython's C unpickler fails, Python's (joblib's) stores and
+/// reads them; the machine reads on as Python does, so what follows is seen.
+#[test]
+fn memo_indices_past_i64_are_read_as_python_does() {
+    // PUT 10^20 - 1, POP, then os.system: pickle._loads returns os.system.
+    let a = analyze(b"Np99999999999999999999\n0cos\nsystem\n.");
+    assert!(a.error.is_none(), "{:?}", a.error);
+    assert_eq!(targets(&a.globals), ["os.system"]);
+    // The same huge index is read back; another one misses (None, with a finding).
+    let loaded = load(
+        b"(I7\np99999999999999999999\n0g99999999999999999999\ng99999999999999999998\nl.",
+        &Limits::default(),
+    );
+    assert_eq!(loaded.error, None);
+    assert_eq!(render(&loaded.value, loaded.value.root()), "[7,None]");
+    assert_eq!(loaded.findings.len(), 1, "{:?}", loaded.findings);
+}
+
+/// What a watched run cannot follow is offered as possible (or inside a frame), never as a
+/// built instance the caller would lay out: BUILDs on imported objects, on what a call given
+/// the watched module returns, on any call's result once an instance went into a call, on
+/// the node standing for an array; an instance whose state holds a container a call was
+/// given; a BUILD inside a FRAME that claims more than the file holds.
+#[test]
+fn analyze_skipping_offers_what_it_cannot_follow_as_possible() {
+    use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
+    fn offers(pickle: &[u8]) -> Vec<&'static str> {
+        let mut seen = Vec::new();
+        let mut resume = |offer: Offer<'_>, _: usize| -> Option<usize> {
+            seen.push(match offer {
+                Offer::Built { .. } => "built",
+                Offer::TooLarge => "too large",
+                Offer::Possible => "possible",
+                Offer::InsideFrame => "inside a frame",
+            });
+            None
+        };
+        let options = Options::default();
+        let analysis = analyze_skipping(
+            pickle,
+            &options,
+            SkipAfterBuild {
+                class: "mod.W",
+                module: "numpy_pickle",
+                resume: &mut resume,
+            },
+        );
+        assert_eq!(analysis.error, None, "{pickle:?}");
+        seen
+    }
+    // W(), BUILD: the one case laid out.
+    assert_eq!(offers(b"\x80\x02cmod\nW\n)\x81}b."), ["built"]);
+    // A BUILD on an imported object (a class's or a module's attributes).
+    assert_eq!(offers(b"\x80\x02cmod\nW\n0cmod\nX\n}b."), ["possible"]);
+    // operator.getitem((joblib.numpy_pickle,), 0) returns the module: BUILD on it.
+    assert_eq!(
+        offers(b"\x80\x02coperator\ngetitem\n(cjoblib\nnumpy_pickle\n\x85K\x00tR}b."),
+        ["possible"]
+    );
+    // operator.setitem({}, 1, W()) puts an instance where a later call can fetch it: any
+    // call's result is then possible (here foo.bar()).
+    assert_eq!(
+        offers(b"\x80\x02coperator\nsetitem\n(}K\x01cmod\nW\n)\x81tR0cfoo\nbar\n)R}b."),
+        ["possible"]
+    );
+    // A second BUILD on what the first left on the stack: the node for the array.
+    assert_eq!(
+        offers(b"\x80\x02cmod\nW\n)\x81}b}b."),
+        ["built", "possible"]
+    );
+    // L = []; operator.setitem(L, 0, 5); W() with state {'shape': L}: the call may have
+    // changed L.
+    assert_eq!(
+        offers(b"\x80\x02]q\x00coperator\nsetitem\nh\x00K\x00K\x05\x87R0cmod\nW\n)\x81}X\x05\x00\x00\x00shapeh\x00sb."),
+        ["possible"]
+    );
+    // The same state without the call is laid out.
+    assert_eq!(
+        offers(b"\x80\x02]q\x00cmod\nW\n)\x81}X\x05\x00\x00\x00shapeh\x00sb."),
+        ["built"]
+    );
+    // A FRAME of 255 bytes where 17 are left: the BUILD is inside it.
+    assert_eq!(
+        offers(b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00cmod\nW\n)\x81}b."),
+        ["inside a frame"]
+    );
 }

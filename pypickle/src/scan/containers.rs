@@ -52,6 +52,8 @@ const TORCH_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0
 /// Watching a class joblib does not treat as its wrapper only makes the scanner skip bytes
 /// joblib reads as opcodes, and those the plain reading of the file still sees.
 const WRAPPER: &str = "NumpyArrayWrapper";
+/// The module whose namespace `load_build` reads the class from (`joblib.numpy_pickle`).
+const WRAPPER_MODULE: &str = "numpy_pickle";
 
 /// Whether `target` may name joblib's array wrapper.
 fn is_wrapper(target: &Target) -> bool {
@@ -148,6 +150,7 @@ fn blob(
                         prefix(member)
                     ));
                 }
+                compressed_read_raw(ctx, data, member, kind);
                 return Some(Content::Compressed(kind));
             }
             Err(e) => {
@@ -163,6 +166,23 @@ fn blob(
         }
     }
     pickle_blob(ctx, data, member, top)
+}
+
+/// The bytes of a compressed stream read as they are: a loader that does not recognise the
+/// compression (`pickle.load`, or joblib, which only takes zlib data starting with `x`) reads
+/// them as opcodes, and a stream can be both (a zlib header that is also MARK, FROZENSET).
+/// Only globals count: bytes that merely fail to parse run nothing.
+fn compressed_read_raw(ctx: &mut Ctx, data: &[u8], member: Option<&str>, kind: &str) {
+    let analysis = analyze(data);
+    if analysis.globals.is_empty() {
+        return;
+    }
+    ctx.out.findings.push(format!(
+        "{}the {kind} stream's own bytes, read as a pickle, import {} globals",
+        prefix(member),
+        analysis.globals.len()
+    ));
+    also_as_plain(ctx, member, 0, analysis);
 }
 
 fn enveloped(ctx: &mut Ctx, data: &[u8], member: Option<&str>) -> Option<Content> {
@@ -211,10 +231,16 @@ fn compression(data: &[u8]) -> Option<&'static str> {
         Some("zlib")
     } else if data.len() >= 13 && data[0] == 0x5d && data[1] == 0 && data[2] == 0 {
         Some("lzma")
+    } else if data.starts_with(b"ZF") {
+        Some("joblib zfile")
     } else {
         None
     }
 }
+
+/// joblib's old "ZF" files (before 0.10, still loaded by `load_compatibility`): `ZF`, the
+/// length in hexadecimal in 19 bytes, an optional space, then zlib data.
+const ZFILE_HEADER: usize = 2 + 19;
 
 fn cap(len: usize, options: &ScanOptions) -> u64 {
     let floor = 16u64 << 20;
@@ -255,6 +281,11 @@ fn decompress(kind: &str, data: &[u8], options: &ScanOptions) -> Result<Vec<u8>,
             bounded(decoder, limit)
         }
         "lz4" => bounded(lz4_flex::frame::FrameDecoder::new(data), limit),
+        "joblib zfile" => {
+            let body = data.get(ZFILE_HEADER..).ok_or("truncated header")?;
+            let body = body.strip_prefix(b" ").unwrap_or(body);
+            bounded(flate2::read::ZlibDecoder::new(body), limit)
+        }
         _ => Err(format!("unknown compression {kind}")),
     }
 }
@@ -326,12 +357,16 @@ fn pickle_blob(ctx: &mut Ctx, data: &[u8], member: Option<&str>, top: bool) -> O
     {
         return None;
     }
+    let joblib = analysis.globals.iter().any(|g| is_wrapper(&g.target));
     if is_torch_legacy(data) {
         torch_legacy(ctx, data, member);
+        // joblib.load reads the same bytes whatever they start with.
+        if joblib {
+            joblib_stream(ctx, data, member, 0);
+        }
         also_as_plain(ctx, member, 0, analysis);
         return Some(Content::TorchLegacy);
     }
-    let joblib = analysis.globals.iter().any(|g| is_wrapper(&g.target));
     if joblib {
         joblib_stream(ctx, data, member, 0);
         also_as_plain(ctx, member, 0, analysis);
@@ -536,6 +571,17 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
                     return None;
                 }
                 let analysis = analyze(&data[end..stop_end]);
+                // joblib reads it with a plain unpickler, and what it returns stands where the
+                // array would: a wrapper made there is read as an array by the outer stream's
+                // next BUILD. Real object arrays hold no wrapper.
+                if analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
+                    nested_errors.push(format!(
+                        "{p}joblib object array at offset {}: its pickle imports \
+                         NumpyArrayWrapper",
+                        base + end
+                    ));
+                    return None;
+                }
                 for mut g in analysis.globals {
                     g.offset += (base + end) as u64;
                     g.member = member.map(str::to_string);
@@ -586,6 +632,7 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
         &options,
         SkipAfterBuild {
             class: WRAPPER,
+            module: WRAPPER_MODULE,
             resume: &mut resume,
         },
     );
@@ -687,6 +734,16 @@ fn wrapper_layout(value: &Value, wrapper: Item) -> Option<Array> {
     })
 }
 
+/// The attributes of a `NumpyArrayWrapper`, in the order of its `__init__`'s parameters.
+const ATTRIBUTES: [&str; 6] = [
+    "subclass",
+    "shape",
+    "order",
+    "dtype",
+    "allow_mmap",
+    "numpy_array_alignment_bytes",
+];
+
 /// The wrapper's attributes in the order they are set: `__init__`'s arguments when the class
 /// was called (REDUCE, INST, OBJ), then each BUILD state (a dict, or a `(dict, slots)`
 /// pair). `None` for any other way of making it, or a state joblib would fail on.
@@ -722,51 +779,50 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
     if called {
         // `__init__(self, subclass, shape, order, dtype, allow_mmap=False,
         // numpy_array_alignment_bytes=NUMPY_ARRAY_ALIGNMENT_BYTES)`, which is 16
-        const PARAMETERS: [&str; 6] = [
-            "subclass",
-            "shape",
-            "order",
-            "dtype",
-            "allow_mmap",
-            "numpy_array_alignment_bytes",
-        ];
         let Some(Object::Tuple(args)) = value.object(inst.args) else {
             return None;
         };
-        if args.len() < 4 || args.len() > PARAMETERS.len() || inst.kwargs.is_some() {
+        if args.len() < 4 || args.len() > ATTRIBUTES.len() || inst.kwargs.is_some() {
             return None;
         }
-        attributes.extend(PARAMETERS.iter().copied().zip(args.iter().copied()));
+        attributes.extend(ATTRIBUTES.iter().copied().zip(args.iter().copied()));
         if args.len() < 6 {
             attributes.push(("numpy_array_alignment_bytes", Item::Int(16)));
         }
     }
     // A state's keys must be strs the file spells out: a key made by a call (`str('shape')`)
-    // is an attribute to joblib but not to the scanner. In the slot state (set with
-    // `setattr`), `__dict__` would replace every attribute and `__class__` the class joblib
-    // checks: the scanner gives up on both.
-    let dict_into =
-        |item: Item, slots: bool, attributes: &mut Vec<(&'v str, Item)>| match value.object(item) {
-            Some(Object::Dict(pairs)) => {
-                for (k, v) in pairs {
-                    let key = value.as_str(k)?;
-                    if slots && (key == "__dict__" || key == "__class__") {
-                        return None;
-                    }
-                    attributes.push((key, v));
+    // is an attribute to joblib but not to the scanner. They must be the attributes joblib
+    // writes: any other may shadow a method joblib calls (`read`,
+    // `safe_get_numpy_array_alignment_bytes`), set a `__setstate__` that a later BUILD
+    // calls instead of setting attributes, or (in the slot state, set with `setattr`)
+    // replace every attribute (`__dict__`) or the class joblib checks (`__class__`).
+    let dict_into = |item: Item, attributes: &mut Vec<(&'v str, Item)>| match value.object(item) {
+        Some(Object::Dict(pairs)) => {
+            for (k, v) in pairs {
+                let key = value.as_str(k)?;
+                if !ATTRIBUTES.contains(&key) {
+                    return None;
                 }
-                Some(())
+                attributes.push((key, v));
             }
-            _ if item == Item::None => Some(()),
-            _ => None,
-        };
+            Some(())
+        }
+        _ if item == Item::None => Some(()),
+        _ => None,
+    };
+    // joblib reads an array after every BUILD, with the attributes as that BUILD left them.
+    // The scanner is shown the graph as it is at the BUILD, where a state given to an earlier
+    // BUILD may have changed since (its items were copied then): one BUILD only.
+    if inst.state.len() > 1 {
+        return None;
+    }
     for &state in &inst.state {
         match value.object(state) {
             Some(Object::Tuple(pair)) if pair.len() == 2 => {
-                dict_into(pair[0], false, &mut attributes)?;
-                dict_into(pair[1], true, &mut attributes)?;
+                dict_into(pair[0], &mut attributes)?;
+                dict_into(pair[1], &mut attributes)?;
             }
-            _ => dict_into(state, false, &mut attributes)?,
+            _ => dict_into(state, &mut attributes)?,
         }
     }
     Some(attributes)
@@ -812,8 +868,12 @@ fn dtype_layout(value: &Value, dtype: Item, depth: usize) -> Option<(u64, bool)>
         let Some(Object::Tuple(items)) = value.object(state) else {
             return None;
         };
-        if items.len() != 8 && items.len() != 9 {
-            return None;
+        // numpy writes version 3 (8 items) or 4 (9, with metadata). For older versions it
+        // recomputes the flags, where any nonzero value means objects: not what the letter
+        // says.
+        match (items.first(), items.len()) {
+            (Some(Item::Int(3)), 8) | (Some(Item::Int(4)), 9) => {}
+            _ => return None,
         }
         let last = k + 1 == inst.state.len();
         let mut state_objects = letter == 'O';

