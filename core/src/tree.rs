@@ -105,6 +105,8 @@ pub trait Source<'a> {
     }
 }
 
+/// Whether `object` may be written with the shared-value tags: every object but the values
+/// that hold nothing and whose identity Python never shows (ints, strs, bytes, globals).
 fn shareable(object: &Object) -> bool {
     !matches!(
         object,
@@ -325,18 +327,10 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
     }
 
     /// Whether `item` is written the same wherever it is: a scalar, or an object that is never
-    /// shareable and holds nothing.
+    /// shareable (those hold nothing).
     fn constant(&self, item: Item) -> bool {
         match item {
-            Item::Ref(id) => matches!(
-                self.value.get(id),
-                Object::BigInt(_)
-                    | Object::Complex { .. }
-                    | Object::Str(_)
-                    | Object::Bytes(_)
-                    | Object::Global(_)
-                    | Object::Extension(_)
-            ),
+            Item::Ref(id) => !shareable(self.value.get(id)),
             _ => true,
         }
     }

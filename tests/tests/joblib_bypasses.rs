@@ -12,6 +12,17 @@ fn folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("joblib_bypasses")
 }
 
+/// The names of the `.joblib` files in `dir`, sorted.
+fn joblib_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the fixture folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".joblib"))
+        .collect();
+    names.sort();
+    names
+}
+
 #[rstest]
 #[case::init_default_alignment("x1.joblib")]
 #[case::comma_dtype("x2.joblib")]
@@ -37,12 +48,7 @@ fn a_joblib_bypass_is_never_safe(#[case] name: &str) {
 /// Every file make.py writes has its case above.
 #[test]
 fn every_bypass_file_is_tested() {
-    let mut names: Vec<String> = std::fs::read_dir(folder())
-        .expect("the fixture folder")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".joblib"))
-        .collect();
-    names.sort();
+    let names = joblib_files(&folder());
     assert_eq!(names.len(), 16, "{names:?}");
 }
 
@@ -56,12 +62,7 @@ fn every_bypass_file_is_tested() {
 #[test]
 fn no_third_round_bypass_is_safe_or_skipped() {
     let dir = folder().join("round3");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("the round3 folder")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".joblib"))
-        .collect();
-    names.sort();
+    let names = joblib_files(&dir);
     assert_eq!(names.len(), 40, "{names:?}");
     let mut failures = Vec::new();
     for name in &names {

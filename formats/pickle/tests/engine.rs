@@ -1242,29 +1242,19 @@ fn analyze_skipping_resumes_past_the_bytes_after_a_watched_build() {
     assert!(far.error.is_some());
 }
 
-/// A call given the watched class or an instance of it may return an instance: its BUILD is
-/// offered as possible. After an instance's BUILD the stack holds its array (as joblib's
-/// stack does): a call given that is not; one given the instance from the memo is.
-#[test]
-fn analyze_skipping_offers_what_calls_may_return() {
+/// What `analyze_skipping` offers watching `mod.W` (module `numpy_pickle`), going on right
+/// after each BUILD: the kind of each offer and the offset past its BUILD. Fails on an error.
+fn offers_watching_w(pickle: &[u8]) -> Vec<(&'static str, usize)> {
     use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
-    // Tree(<array of w>) with w memoized; copy.copy(w); copy.copy(w2) of an unbuilt w2;
-    // object.__new__(W). Each result is built with None.
-    let pickle = b"\x80\x02cmod\nTree\n(cmod\nW\n)\x81q\x00NbtRNb0\
-                   ccopy\ncopy\nh\x00\x85RNb0\
-                   cmod\nW\n)\x81q\x010ccopy\ncopy\nh\x01\x85RNb0\
-                   cbuiltins\nobject.__new__\ncmod\nW\n\x85RNb.";
     let mut offers = Vec::new();
     let mut resume = |offer: Offer<'_>, end: usize| -> Option<usize> {
-        offers.push((
-            match offer {
-                Offer::Built { .. } => "built",
-                Offer::TooLarge => "too large",
-                Offer::Possible => "possible",
-                Offer::InsideFrame => "inside a frame",
-            },
-            end,
-        ));
+        let kind = match offer {
+            Offer::Built { .. } => "built",
+            Offer::TooLarge => "too large",
+            Offer::Possible => "possible",
+            Offer::InsideFrame => "inside a frame",
+        };
+        offers.push((kind, end));
         None
     };
     let options = Options::default();
@@ -1277,7 +1267,22 @@ fn analyze_skipping_offers_what_calls_may_return() {
             resume: &mut resume,
         },
     );
-    assert_eq!(analysis.error, None);
+    assert_eq!(analysis.error, None, "{pickle:?}");
+    offers
+}
+
+/// A call given the watched class or an instance of it may return an instance: its BUILD is
+/// offered as possible. After an instance's BUILD the stack holds its array (as joblib's
+/// stack does): a call given that is not; one given the instance from the memo is.
+#[test]
+fn analyze_skipping_offers_what_calls_may_return() {
+    // Tree(<array of w>) with w memoized; copy.copy(w); copy.copy(w2) of an unbuilt w2;
+    // object.__new__(W). Each result is built with None.
+    let pickle = b"\x80\x02cmod\nTree\n(cmod\nW\n)\x81q\x00NbtRNb0\
+                   ccopy\ncopy\nh\x00\x85RNb0\
+                   cmod\nW\n)\x81q\x010ccopy\ncopy\nh\x01\x85RNb0\
+                   cbuiltins\nobject.__new__\ncmod\nW\n\x85RNb.";
+    let offers = offers_watching_w(pickle);
     let builds: Vec<usize> = pickle
         .windows(2)
         .enumerate()
@@ -1543,31 +1548,12 @@ fn memo_indices_past_i64_are_read_as_python_does() {
 /// given; a BUILD inside a FRAME that claims more than the file holds.
 #[test]
 fn analyze_skipping_offers_what_it_cannot_follow_as_possible() {
-    use pypickle_pickle::{analyze_skipping, Offer, SkipAfterBuild};
-    fn offers(pickle: &[u8]) -> Vec<&'static str> {
-        let mut seen = Vec::new();
-        let mut resume = |offer: Offer<'_>, _: usize| -> Option<usize> {
-            seen.push(match offer {
-                Offer::Built { .. } => "built",
-                Offer::TooLarge => "too large",
-                Offer::Possible => "possible",
-                Offer::InsideFrame => "inside a frame",
-            });
-            None
-        };
-        let options = Options::default();
-        let analysis = analyze_skipping(
-            pickle,
-            &options,
-            SkipAfterBuild {
-                class: "mod.W",
-                module: "numpy_pickle",
-                resume: &mut resume,
-            },
-        );
-        assert_eq!(analysis.error, None, "{pickle:?}");
-        seen
-    }
+    let offers = |pickle: &[u8]| -> Vec<&'static str> {
+        offers_watching_w(pickle)
+            .into_iter()
+            .map(|(what, _)| what)
+            .collect()
+    };
     // W(), BUILD: the one case laid out.
     assert_eq!(offers(b"\x80\x02cmod\nW\n)\x81}b."), ["built"]);
     // A BUILD on an imported object (a class's or a module's attributes).

@@ -1,6 +1,8 @@
 import sys, os, subprocess, struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+# The opcode builders of the earlier rounds.
+sys.path.insert(0, os.path.join(HERE, '..', 'tricks'))
 from mk import *
 import mk
 # The scanner to compare with (PYPICKLE=path/to/pypickle); without it, files are only written.
