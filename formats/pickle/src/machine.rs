@@ -2034,6 +2034,10 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// move the cursor past the bytes that follow it.
     fn after_watched_build(&mut self, target: Val, state: Val) {
         let Val::Ref(id) = target else { return };
+        // A state given to an object that is handed out is where that object went.
+        if self.handed_out.contains(&id.0) && self.hand_out([state], true) {
+            self.watched_escaped = true;
+        }
         let (watched, mut possible) = match self.node(target) {
             Some(Node::Instance(inst)) if self.is_watched(inst) => (true, false),
             // What a call returned, once the class or an instance went where the machine
@@ -2050,11 +2054,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             Some(Node::Global(_)) => (false, true),
             _ => return,
         };
-        if !watched
-            && !possible
-            && self.watched_imported
-            && self.hand_out([Some(state), None, None], false)
-        {
+        if !watched && !possible && self.watched_imported && self.hand_out([state], false) {
             // The state may make it one (`__class__` in a slot state, a `__setstate__`).
             possible = true;
             self.possibly_watched.insert(id.0);
@@ -2158,10 +2158,10 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// and is the wrapper itself), or another such result. With `record`, the containers
     /// reached go into [`Machine::handed_out`]. The walk is paid from the copying budget;
     /// past it, the answer is yes (fail closed).
-    fn hand_out(&mut self, roots: [Option<Val>; 3], record: bool) -> bool {
+    fn hand_out(&mut self, roots: impl IntoIterator<Item = Val>, record: bool) -> bool {
         let mut seen: HashSet<u32> = HashSet::new();
         let mut todo: Vec<u32> = Vec::new();
-        for root in roots.into_iter().flatten() {
+        for root in roots {
             if let Val::Ref(id) = root {
                 if seen.insert(id.0) {
                     todo.push(id.0);
@@ -2213,6 +2213,39 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
         self.copy_budget -= cost;
         found
+    }
+
+    /// In a watched run, items from `start` given to object `id`: when it is an object the
+    /// machine does not model, made by a call or imported (its `append`, `__setitem__` or `add`
+    /// may do anything with them and with what it holds: a `UserList` appends to the list its
+    /// state gave it, a module's dict keeps them for a later call to fetch), or a
+    /// container a call was given (the items are then wherever the call put it), they are
+    /// handed out as a call's arguments are (see [`Machine::hand_out`]).
+    fn hand_out_items(&mut self, id: ObjectId, start: usize) {
+        if self.skip.is_none() {
+            return;
+        }
+        let opaque = matches!(
+            self.nodes.get(id.index()),
+            Some(Node::Instance(_) | Node::Global(_))
+        );
+        let known = self.handed_out.contains(&id.0);
+        if !opaque && !known {
+            return;
+        }
+        // What the object holds is walked once (then it is handed out itself); later items
+        // alone after that, so that a large object filled in batches costs linear work.
+        let holder = (opaque && !known).then_some(Val::Ref(id));
+        let given: Vec<Val> = holder
+            .into_iter()
+            .chain(self.stack[start..].iter().copied())
+            .collect();
+        if opaque {
+            self.handed_out.insert(id.0);
+        }
+        if self.hand_out(given, true) {
+            self.watched_escaped = true;
+        }
     }
 
     /// A copy of the graph reachable from `root` as a [`Value`], paid from the copying budget
@@ -2316,7 +2349,8 @@ impl<'a, 'o> Machine<'a, 'o> {
         if self.skip.is_some() {
             if let Val::Ref(id) = made {
                 let direct = matches!(&self.nodes[id.index()], Node::Instance(inst) if self.is_watched(inst));
-                if !direct && self.hand_out([Some(callable), Some(args), kwargs], true) {
+                let given = [Some(callable), Some(args), kwargs].into_iter().flatten();
+                if !direct && self.hand_out(given, true) {
                     self.possibly_watched.insert(id.0);
                     self.watched_escaped = true;
                 }
@@ -2343,6 +2377,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let Some(id) = self.items_target(op, start, false)? else {
             return Ok(());
         };
+        self.hand_out_items(id, start);
         if self.build {
             self.grow((self.stack.len() - start) as u64)?;
             let items = &self.stack[start..];
@@ -2390,6 +2425,9 @@ impl<'a, 'o> Machine<'a, 'o> {
             Some(Node::Instance(_)) => true,
             Some(Node::Global(_)) => {
                 self.items_on_global(op, target);
+                if let Val::Ref(id) = target {
+                    self.hand_out_items(id, start);
+                }
                 return self.drop_items(start);
             }
             _ => false,
@@ -2431,6 +2469,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let Some(id) = self.items_target(op, start, true)? else {
             return Ok(());
         };
+        self.hand_out_items(id, start);
         if self.build {
             self.grow((self.stack.len() - start) as u64)?;
             self.unshare_record(id);
@@ -2531,6 +2570,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let Some(id) = self.items_target(op, start, false)? else {
             return Ok(());
         };
+        self.hand_out_items(id, start);
         if self.build {
             self.grow((self.stack.len() - start) as u64)?;
             if let Node::Set(_) = self.nodes[id.index()] {

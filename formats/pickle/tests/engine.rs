@@ -1585,6 +1585,17 @@ fn analyze_skipping_offers_what_it_cannot_follow_as_possible() {
         offers(b"\x80\x02]q\x00cmod\nW\n)\x81}X\x05\x00\x00\x00shapeh\x00sb."),
         ["built"]
     );
+    // L = []; u = collections.UserList() given {'data': L}; APPEND 2 to u (its `append`
+    // changes L); W() with state {'shape': L}.
+    assert_eq!(
+        offers(b"\x80\x02]q\x00ccollections\nUserList\n)R}X\x04\x00\x00\x00datah\x00sbK\x02a0cmod\nW\n)\x81}X\x05\x00\x00\x00shapeh\x00sb."),
+        ["possible"]
+    );
+    // W() put into an imported dict by SETITEM, then fetched by a call: its BUILD.
+    assert_eq!(
+        offers(b"\x80\x02cjson.decoder\nBACKSLASH\nX\x01\x00\x00\x00kcmod\nW\n)\x81s0coperator\ngetitem\ncjson.decoder\nBACKSLASH\nX\x01\x00\x00\x00k\x86R}b."),
+        ["possible"]
+    );
     // A FRAME of 255 bytes where 17 are left: the BUILD is inside it.
     assert_eq!(
         offers(b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00cmod\nW\n)\x81}b."),

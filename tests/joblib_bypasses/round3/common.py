@@ -9,6 +9,8 @@ import mk
 SCAN = os.environ.get('PYPICKLE')
 # Run each file through joblib.load (runs the harmless payload, echo pwned) only when asked.
 VERIFY = os.environ.get('VERIFY') == '1'
+# Files go beside the script that was run (round3's or round4's make.py, or a trick itself).
+OUT = os.path.dirname(os.path.abspath(sys.argv[0]))
 def T(n): return b'T'+struct.pack('<i',n)
 def tup(*items): return b'('+b''.join(items)+b't'
 def wr(n, dt, align=b'N', shape=None, cls=('joblib.numpy_pickle','NumpyArrayWrapper'), sub=None, order=b'C'):
@@ -16,7 +18,7 @@ def wr(n, dt, align=b'N', shape=None, cls=('joblib.numpy_pickle','NumpyArrayWrap
     return G(*cls)+b'('+(sub or G('numpy','ndarray'))+shp+U(order.decode())+dt+b'\x89'+align+b'tR}b'
 def run(name, data, quiet=False):
     """Writes `name`; with VERIFY=1 runs it through joblib.load, with PYPICKLE=... scans it."""
-    p = os.path.join(HERE, name)
+    p = os.path.join(OUT, name)
     open(p, 'wb').write(data)
     if not VERIFY and not SCAN:
         return None, None
