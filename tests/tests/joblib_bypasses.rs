@@ -12,6 +12,19 @@ fn folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("joblib_bypasses")
 }
 
+/// Fails naming every file of `names` in `dir` that scans safe or as no pickle at all.
+fn assert_none_safe_or_skipped(dir: &Path, names: &[String]) {
+    let failures: Vec<String> = names
+        .iter()
+        .filter_map(|name| {
+            let report = scan_file(dir.join(name), &ScanOptions::default());
+            let bad = report.verdict == FileVerdict::Safe || report.unrecognised();
+            bad.then(|| format!("{name}: {:?} {:?}", report.verdict, report.content))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// The names of the `.joblib` files in `dir`, sorted.
 fn joblib_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -64,14 +77,7 @@ fn no_third_round_bypass_is_safe_or_skipped() {
     let dir = folder().join("round3");
     let names = joblib_files(&dir);
     assert_eq!(names.len(), 40, "{names:?}");
-    let mut failures = Vec::new();
-    for name in &names {
-        let report = scan_file(dir.join(name), &ScanOptions::default());
-        if report.verdict == FileVerdict::Safe || report.unrecognised() {
-            failures.push(format!("{name}: {:?} {:?}", report.verdict, report.content));
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+    assert_none_safe_or_skipped(&dir, &names);
 }
 
 /// The fourth round (`joblib_bypasses/round4/make.py`): an LZMA header joblib takes and the
@@ -107,4 +113,16 @@ fn no_fourth_round_bypass_is_safe_or_skipped() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The fifth round (`joblib_bypasses/round5/make.py`): an object given a `__setstate__`
+/// attribute, which its next BUILD calls on a state list; an object's `__dict__` made the
+/// dict the wrapper's state is; pickle's unpickler table rewritten through a joblib alias of
+/// the unpickler class. None is safe or skipped.
+#[test]
+fn no_fifth_round_bypass_is_safe_or_skipped() {
+    let dir = folder().join("round5");
+    let names = joblib_files(&dir);
+    assert_eq!(names.len(), 9, "{names:?}");
+    assert_none_safe_or_skipped(&dir, &names);
 }

@@ -116,7 +116,7 @@ const UUID_PURE: &str = "pure: hashes or random bytes, no process";
 
 /// Dangerous modules and globals. Each entry covers its path and everything under it at a dot
 /// boundary: submodules of a module, attributes walked from a global.
-pub static DANGEROUS: [Entry; 401] = [
+pub static DANGEROUS: [Entry; 405] = [
     m("BaseHTTPServer", PY2_NETWORK),
     m("CGIHTTPServer", PY2_NETWORK),
     m("Cython", PACKAGES),
@@ -260,11 +260,15 @@ pub static DANGEROUS: [Entry; 401] = [
     g("joblib.load", LOADER),
     m("joblib.memory", FILES),
     g("joblib.numpy_pickle.NumpyUnpickler", LOADER),
+    // pickle's pure-Python unpickler under joblib's names: a loader, whose `dispatch` table
+    // (reached as `Unpickler.dispatch.update`) decides how joblib reads object arrays.
+    g("joblib.numpy_pickle.Unpickler", LOADER),
     g("joblib.numpy_pickle.dump", FILES),
     g("joblib.numpy_pickle.load", LOADER),
     g("joblib.numpy_pickle_compat.NumpyUnpickler", LOADER),
     g("joblib.numpy_pickle_compat.ZipNumpyUnpickler", LOADER),
     g("joblib.numpy_pickle_compat.load", LOADER),
+    g("joblib.numpy_pickle_utils.Unpickler", LOADER),
     m("joblib.parallel", THREADS),
     m("joblib.pool", THREADS),
     m("jsonpickle", LOADER),
@@ -401,8 +405,13 @@ pub static DANGEROUS: [Entry; 401] = [
     g("sklearn.externals.joblib.dump", FILES),
     g("sklearn.externals.joblib.load", LOADER),
     m("sklearn.externals.joblib.memory", FILES),
+    g("sklearn.externals.joblib.numpy_pickle.Unpickler", LOADER),
     g("sklearn.externals.joblib.numpy_pickle.dump", FILES),
     g("sklearn.externals.joblib.numpy_pickle.load", LOADER),
+    g(
+        "sklearn.externals.joblib.numpy_pickle_utils.Unpickler",
+        LOADER,
+    ),
     m("sklearn.externals.joblib.parallel", THREADS),
     m("sklearn.externals.joblib.pool", THREADS),
     m("sklearn.utils._testing", DEBUG),

@@ -2034,10 +2034,6 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// move the cursor past the bytes that follow it.
     fn after_watched_build(&mut self, target: Val, state: Val) {
         let Val::Ref(id) = target else { return };
-        // A state given to an object that is handed out is where that object went.
-        if self.handed_out.contains(&id.0) && self.hand_out([state], true) {
-            self.watched_escaped = true;
-        }
         let (watched, mut possible) = match self.node(target) {
             Some(Node::Instance(inst)) if self.is_watched(inst) => (true, false),
             // What a call returned, once the class or an instance went where the machine
@@ -2052,13 +2048,23 @@ impl<'a, 'o> Machine<'a, 'o> {
             // A BUILD on an imported object sets its attributes: the class's own (an
             // alignment, a `__setstate__`), or a module's names (the class itself).
             Some(Node::Global(_)) => (false, true),
-            _ => return,
+            _ => (false, false),
         };
-        if !watched && !possible && self.watched_imported && self.hand_out([state], false) {
-            // The state may make it one (`__class__` in a slot state, a `__setstate__`).
-            possible = true;
-            self.possibly_watched.insert(id.0);
-            self.watched_escaped = true;
+        if !watched {
+            // The state goes to code the machine does not model: the object's `__setstate__`
+            // (which an earlier state may have set as an attribute, say `heapq.heappop`), or
+            // its `__dict__` (which a slot state may have made a dict the file holds): it is
+            // handed out as a call's arguments are. numpy's dtype is the exception: it has no
+            // `__dict__`, and its `__setstate__` changes nothing it is given.
+            let record = !self.is_numpy_dtype(target);
+            if (record || self.watched_imported) && self.hand_out([state], record) {
+                // The state may make it one (`__class__` in a slot state, a `__setstate__`).
+                self.watched_escaped = true;
+                if matches!(self.node(target), Some(Node::Instance(_))) {
+                    possible = true;
+                    self.possibly_watched.insert(id.0);
+                }
+            }
         }
         if !watched && !possible {
             return;
@@ -2118,6 +2124,17 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             _ => {}
         }
+    }
+
+    /// Whether `target` is a numpy dtype made by calling `numpy.dtype` (under any numpy module).
+    fn is_numpy_dtype(&self, target: Val) -> bool {
+        let Some(Node::Instance(inst)) = self.node(target) else {
+            return false;
+        };
+        self.named(Val::of(inst.callable))
+            .is_some_and(|(module, name)| {
+                name == "dtype" && (module == "numpy" || module.starts_with("numpy."))
+            })
     }
 
     /// Whether `inst` is an instance of the watched class: made by calling the class, or by

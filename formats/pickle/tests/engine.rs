@@ -1596,6 +1596,12 @@ fn analyze_skipping_offers_what_it_cannot_follow_as_possible() {
         offers(b"\x80\x02cjson.decoder\nBACKSLASH\nX\x01\x00\x00\x00kcmod\nW\n)\x81s0coperator\ngetitem\ncjson.decoder\nBACKSLASH\nX\x01\x00\x00\x00k\x86R}b."),
         ["possible"]
     );
+    // x = argparse.Namespace() given {'__dict__': S} (S memoized) by a slot state; x given
+    // {'shape': (60,)} (into S); W() with state S.
+    assert_eq!(
+        offers(b"\x80\x02}q\x010cargparse\nNamespace\n)RN}X\x08\x00\x00\x00__dict__h\x01s\x86b}X\x05\x00\x00\x00shapeK<\x85sb0cmod\nW\n)\x81h\x01b."),
+        ["possible"]
+    );
     // A FRAME of 255 bytes where 17 are left: the BUILD is inside it.
     assert_eq!(
         offers(b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00cmod\nW\n)\x81}b."),
