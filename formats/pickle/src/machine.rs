@@ -603,6 +603,43 @@ fn pairs_len(node: &Node<'_>) -> usize {
 /// Below this many entries a dict or set is searched linearly; above, through a hash index.
 const INDEX_FROM: usize = 16;
 
+/// A GET or PUT index as written: an `i64`, or past it (only Python's unpickler takes those).
+enum MemoIndex {
+    Small(i64),
+    Big(Box<BigInt>),
+}
+
+impl MemoIndex {
+    /// Its memo key: the index itself, or for an index past `i64` a key of 2^63 and up drawn
+    /// from its digits (two such indices collide with a 2^-63 chance). A negative index has
+    /// none: nothing is stored there.
+    #[inline]
+    fn key(&self) -> Option<u64> {
+        match self {
+            MemoIndex::Small(index) => u64::try_from(*index).ok(),
+            MemoIndex::Big(index) => big_memo_key(index),
+        }
+    }
+}
+
+#[cold]
+fn big_memo_key(index: &BigInt) -> Option<u64> {
+    (index.sign() != num_bigint::Sign::Minus).then(|| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(index, &mut hasher);
+        1 << 63 | std::hash::Hasher::finish(&hasher)
+    })
+}
+
+impl fmt::Display for MemoIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoIndex::Small(index) => write!(f, "{index}"),
+            MemoIndex::Big(index) => write!(f, "{index}"),
+        }
+    }
+}
+
 /// An empty memo slot: a str slice no input can hold.
 const NO_VAL: Val = Val::Text {
     at: u32::MAX,
@@ -1130,31 +1167,18 @@ impl<'a, 'o> Machine<'a, 'o> {
         }
     }
 
+    /// GET's and PUT's decimal line, which may hold an index past `i64`.
     #[cold]
-    /// A GET or PUT index as written, and its memo key: the index itself, or for an index
-    /// past `i64` (which only Python's unpickler takes) a key of 2^63 and up drawn from its
-    /// digits (a collision between two such indices is a 2^-63 chance). A negative index
-    /// has no key: nothing is stored there.
-    fn memo_arg(&mut self, op: Op) -> Result<(String, Option<u64>), Halt> {
-        if op.arg() != crate::opcodes::ArgKind::DecimalNlShort {
-            let index = self.int_arg(op)?;
-            return Ok((index.to_string(), u64::try_from(index).ok()));
-        }
+    fn memo_text_arg(&mut self, op: Op) -> Result<MemoIndex, Halt> {
         match self.arg(op)? {
-            Arg::Int(index) => Ok((index.to_string(), u64::try_from(index).ok())),
-            Arg::BigInt(index) => {
-                let key = (index.sign() != num_bigint::Sign::Minus).then(|| {
-                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                    std::hash::Hash::hash(&*index, &mut hasher);
-                    1 << 63 | std::hash::Hasher::finish(&hasher)
-                });
-                Ok((index.to_string(), key))
-            }
+            Arg::Int(index) => Ok(MemoIndex::Small(index)),
+            Arg::BigInt(index) => Ok(MemoIndex::Big(index)),
             _ => Err(self.bad_arg(op)),
         }
     }
 
-    fn memo_miss(&mut self, op: Op, index: &str) {
+    #[cold]
+    fn memo_miss(&mut self, op: Op, index: &MemoIndex) {
         self.find(
             FindingKind::MemoMiss,
             format!("{op} {index}: the memo has nothing there (CPython fails here); pushed None"),
@@ -1802,9 +1826,19 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.dropped |= start < self.stack.len();
                 self.stack.truncate(start);
             }
-            Op::Get | Op::BinGet | Op::LongBinGet => {
-                let (index, key) = self.memo_arg(op)?;
-                match key.and_then(|key| self.memo.get(key)) {
+            Op::BinGet | Op::LongBinGet => {
+                let index = self.int_arg(op)?;
+                match u64::try_from(index).ok().and_then(|i| self.memo.get(i)) {
+                    Some(item) => self.push(item)?,
+                    None => {
+                        self.memo_miss(op, &MemoIndex::Small(index));
+                        self.push(Val::None)?;
+                    }
+                }
+            }
+            Op::Get => {
+                let index = self.memo_text_arg(op)?;
+                match index.key().and_then(|key| self.memo.get(key)) {
                     Some(item) => self.push(item)?,
                     None => {
                         self.memo_miss(op, &index);
@@ -1815,9 +1849,13 @@ impl<'a, 'o> Machine<'a, 'o> {
             Op::Put | Op::BinPut | Op::LongBinPut | Op::Memoize => {
                 let index = match op {
                     Op::Memoize => self.memo.len as u64,
-                    _ => match self.memo_arg(op)? {
-                        (_, Some(key)) => key,
-                        (_, None) => return Err(self.bad_arg(op)),
+                    Op::Put => match self.memo_text_arg(op)?.key() {
+                        Some(key) => key,
+                        None => return Err(self.bad_arg(op)),
+                    },
+                    _ => match self.int_arg(op)? {
+                        i if i >= 0 => i as u64,
+                        _ => return Err(self.bad_arg(op)),
                     },
                 };
                 let top = self.top()?;
