@@ -65,18 +65,23 @@ fn every_bypass_file_is_tested() {
     assert_eq!(names.len(), 16, "{names:?}");
 }
 
-/// The third round (`joblib_bypasses/round3/make.py`): dtype states of old versions, calls
-/// that change a state's containers, attributes that shadow the wrapper's methods, BUILDs on
-/// the class, its module or what a call returns, wrappers hidden in global state or returned
-/// by an object array's pickle, a FRAME past the end, a legacy-torch magic number, a zlib
-/// header that is also opcodes, joblib's old ZF files and FLOAT arguments only Python's
-/// `float()` reads. None is safe, and none is skipped as no pickle (a folder scan skips
-/// those).
-#[test]
-fn no_third_round_bypass_is_safe_or_skipped() {
-    let dir = folder().join("round3");
+/// The third and fifth rounds (`joblib_bypasses/round3/make.py`, `round5/make.py`). Round
+/// 3: dtype states of old versions, calls that change a state's containers, attributes that
+/// shadow the wrapper's methods, BUILDs on the class, its module or what a call returns,
+/// wrappers hidden in global state or returned by an object array's pickle, a FRAME past the
+/// end, a legacy-torch magic number, a zlib header that is also opcodes, joblib's old ZF
+/// files and FLOAT arguments only Python's `float()` reads. Round 5: an object given a
+/// `__setstate__` attribute, which its next BUILD calls on a state list; an object's
+/// `__dict__` made the dict the wrapper's state is; pickle's unpickler table rewritten
+/// through a joblib alias of the unpickler class. None is safe, and none is skipped as no
+/// pickle (a folder scan skips those).
+#[rstest]
+#[case::round3("round3", 40)]
+#[case::round5("round5", 9)]
+fn no_later_round_bypass_is_safe_or_skipped(#[case] round: &str, #[case] count: usize) {
+    let dir = folder().join(round);
     let names = joblib_files(&dir);
-    assert_eq!(names.len(), 40, "{names:?}");
+    assert_eq!(names.len(), count, "{names:?}");
     assert_none_safe_or_skipped(&dir, &names);
 }
 
@@ -113,16 +118,4 @@ fn no_fourth_round_bypass_is_safe_or_skipped() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-}
-
-/// The fifth round (`joblib_bypasses/round5/make.py`): an object given a `__setstate__`
-/// attribute, which its next BUILD calls on a state list; an object's `__dict__` made the
-/// dict the wrapper's state is; pickle's unpickler table rewritten through a joblib alias of
-/// the unpickler class. None is safe or skipped.
-#[test]
-fn no_fifth_round_bypass_is_safe_or_skipped() {
-    let dir = folder().join("round5");
-    let names = joblib_files(&dir);
-    assert_eq!(names.len(), 9, "{names:?}");
-    assert_none_safe_or_skipped(&dir, &names);
 }
