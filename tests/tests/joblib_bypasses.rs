@@ -65,7 +65,7 @@ fn every_bypass_file_is_tested() {
     assert_eq!(names.len(), 16, "{names:?}");
 }
 
-/// The third and fifth rounds (`joblib_bypasses/round3/make.py`, `round5/make.py`). Round
+/// The third, fifth and sixth rounds (`joblib_bypasses/round3/`, `round5/`, `round6/`). Round
 /// 3: dtype states of old versions, calls that change a state's containers, attributes that
 /// shadow the wrapper's methods, BUILDs on the class, its module or what a call returns,
 /// wrappers hidden in global state or returned by an object array's pickle, a FRAME past the
@@ -73,11 +73,13 @@ fn every_bypass_file_is_tested() {
 /// files and FLOAT arguments only Python's `float()` reads. Round 5: an object given a
 /// `__setstate__` attribute, which its next BUILD calls on a state list; an object's
 /// `__dict__` made the dict the wrapper's state is; pickle's unpickler table rewritten
-/// through a joblib alias of the unpickler class. None is safe, and none is skipped as no
-/// pickle (a folder scan skips those).
+/// through a joblib alias of the unpickler class. Round 6: `numpy.dtype(w)` is the dtype `w`
+/// itself, and a BUILD on it sets the state of the dtype a wrapper uses. None is safe, and
+/// none is skipped as no pickle (a folder scan skips those).
 #[rstest]
 #[case::round3("round3", 40)]
 #[case::round5("round5", 9)]
+#[case::round6("round6", 4)]
 fn no_later_round_bypass_is_safe_or_skipped(#[case] round: &str, #[case] count: usize) {
     let dir = folder().join(round);
     let names = joblib_files(&dir);

@@ -964,6 +964,13 @@ pub(crate) struct Machine<'a, 'o> {
     watched_escaped: bool,
     /// The nodes standing for the arrays a loader reads after watched BUILDs.
     array_nodes: HashSet<u32>,
+    /// The numpy dtypes each call was given, by what the call made: the call may have
+    /// returned one (`numpy.dtype(w)` is `w`), so a BUILD on what it made sets that dtype's
+    /// state, and those dtypes are handed out then. (Many calls are given dtypes, numpy's
+    /// scalars for one; what they make is never built.)
+    dtypes_given: HashMap<u32, Vec<u32>>,
+    /// The dtypes the last walk of [`Machine::hand_out`] reached.
+    dtypes_reached: Vec<u32>,
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
@@ -1023,6 +1030,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             handed_out: HashSet::new(),
             watched_escaped: false,
             array_nodes: HashSet::new(),
+            dtypes_given: HashMap::new(),
+            dtypes_reached: Vec::new(),
         }
     }
 
@@ -2089,6 +2098,10 @@ impl<'a, 'o> Machine<'a, 'o> {
             _ => (false, false),
         };
         if !watched {
+            // What a call given dtypes made may be one of them: its state is theirs now.
+            if let Some(dtypes) = self.dtypes_given.remove(&id.0) {
+                self.handed_out.extend(dtypes);
+            }
             // The state goes to code the machine does not model: the object's `__setstate__`
             // (which an earlier state may have set as an attribute, say `heapq.heappop`), or
             // its `__dict__` (which a slot state may have made a dict the file holds): it is
@@ -2214,6 +2227,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// reached go into [`Machine::handed_out`]. The walk is paid from the copying budget;
     /// past it, the answer is yes (fail closed).
     fn hand_out(&mut self, roots: impl IntoIterator<Item = Val>, record: bool) -> bool {
+        self.dtypes_reached.clear();
         let mut seen: HashSet<u32> = HashSet::new();
         let mut todo: Vec<u32> = Vec::new();
         for root in roots {
@@ -2255,6 +2269,11 @@ impl<'a, 'o> Machine<'a, 'o> {
                     if record =>
                 {
                     self.handed_out.insert(id);
+                }
+                // A dtype is mutable too (by BUILD), and a call may return one it is given
+                // (`numpy.dtype(w)` is `w`, or `w.dtype`): see `dtypes_given`.
+                Node::Instance(_) if record && self.is_numpy_dtype(Val::Ref(ObjectId(id))) => {
+                    self.dtypes_reached.push(id);
                 }
                 _ => {}
             }
@@ -2408,6 +2427,10 @@ impl<'a, 'o> Machine<'a, 'o> {
                 if !direct && self.hand_out(given, true) {
                     self.possibly_watched.insert(id.0);
                     self.watched_escaped = true;
+                }
+                if !self.dtypes_reached.is_empty() {
+                    let dtypes = std::mem::take(&mut self.dtypes_reached);
+                    self.dtypes_given.insert(id.0, dtypes);
                 }
             }
         }

@@ -1602,6 +1602,18 @@ fn analyze_skipping_offers_what_it_cannot_follow_as_possible() {
         offers(b"\x80\x02}q\x010cargparse\nNamespace\n)RN}X\x08\x00\x00\x00__dict__h\x01s\x86b}X\x05\x00\x00\x00shapeK<\x85sb0cmod\nW\n)\x81h\x01b."),
         ["possible"]
     );
+    // w = numpy.dtype('V1', False, True); numpy.dtype(w) (which is w) given a state; W()
+    // with state {'dtype': w}.
+    assert_eq!(
+        offers(b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00V1\x89\x88\x87Rq\x000cnumpy\ndtype\nh\x00\x85R(K\x03X\x01\x00\x00\x00|NNNK\x02K\x01K\x00tb0cmod\nW\n)\x81}X\x05\x00\x00\x00dtypeh\x00sb."),
+        ["possible"]
+    );
+    // The same without the BUILD on numpy.dtype(w): laid out (scalars' calls are given
+    // dtypes too, and what they make is never built).
+    assert_eq!(
+        offers(b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00V1\x89\x88\x87Rq\x000cnumpy\ndtype\nh\x00\x85R0cmod\nW\n)\x81}X\x05\x00\x00\x00dtypeh\x00sb."),
+        ["built"]
+    );
     // A FRAME of 255 bytes where 17 are left: the BUILD is inside it.
     assert_eq!(
         offers(b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00cmod\nW\n)\x81}b."),
