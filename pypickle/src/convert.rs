@@ -12,7 +12,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::fs;
 use std::path::Path;
 
 use crate::{check_destination, read_file_with_room, write_atomically};
@@ -184,7 +183,8 @@ pub fn convert(
     options: &ConvertOptions,
 ) -> Result<Report, Error> {
     let (input, output) = (input.as_ref(), output.as_ref());
-    let bytes = read_with_room(input)?;
+    // Room for an output half as large again: it goes into this buffer (see below).
+    let bytes = read_file_with_room(input, |len| (len / 2).saturating_add(64))?;
     let (from, payload) = identify_input(input, &bytes, options).map_err(|e| e.at(input))?;
     let to = output_format(output, options).map_err(|e| e.at(output))?;
     let folder = check_destination(output, options.overwrite).map_err(|e| e.at(output))?;
@@ -212,15 +212,6 @@ pub fn convert(
     report.output_bytes = out.len() as u64;
     write_atomically(output, &folder, &out, options.overwrite).map_err(|e| e.at(output))?;
     Ok(report)
-}
-
-/// The file's bytes, in a buffer with room for an output half as large again (see [`convert`]).
-fn read_with_room(path: &Path) -> Result<Vec<u8>, Error> {
-    let len = fs::metadata(path).map_or(0, |m| m.len());
-    let room = usize::try_from(len / 2)
-        .unwrap_or(usize::MAX)
-        .saturating_add(64);
-    read_file_with_room(path, room)
 }
 
 fn identify_input<'b>(

@@ -314,11 +314,11 @@ fn sync_folder(folder: &Path) {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    read_file_with_room(path, 0)
+    read_file_with_room(path, |_| 0)
 }
 
-/// The file's bytes, in a buffer with room for `room` more bytes (see `convert`).
-pub(crate) fn read_file_with_room(path: &Path, room: usize) -> Result<Vec<u8>, Error> {
+/// The file's bytes, in a buffer with room for `room(length)` more bytes (see `convert`).
+pub(crate) fn read_file_with_room(path: &Path, room: fn(usize) -> usize) -> Result<Vec<u8>, Error> {
     if path.is_dir() {
         return Err(Error::new(ErrorKind::IsDirectory).at(path));
     }
@@ -329,7 +329,7 @@ pub(crate) fn read_file_with_room(path: &Path, room: usize) -> Result<Vec<u8>, E
     // The length is a hint (the file may change while read): read_to_end grows past it.
     usize::try_from(len)
         .ok()
-        .and_then(|len| len.checked_add(room))
+        .and_then(|len| len.checked_add(room(len)))
         .and_then(|size| bytes.try_reserve_exact(size).ok())
         .ok_or_else(|| {
             Error::invalid(format!("cannot hold the {len}-byte file in memory")).at(path)
