@@ -254,10 +254,10 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             Object::Dict(dict) => {
                 sink.map(dict.len());
                 // Over the slices: the hot loop of a records file.
-                match (dict.shared_keys(), dict.as_slices()) {
-                    (Some(table), (_, values)) => self.record(table, values)?,
-                    (None, (_, flat)) => {
-                        for pair in flat.chunks_exact(2) {
+                match dict.shared_keys() {
+                    Some(table) => self.record(table, dict.stored())?,
+                    None => {
+                        for pair in dict.stored().chunks_exact(2) {
                             self.item(pair[0])?;
                             self.item(pair[1])?;
                         }

@@ -164,10 +164,10 @@ impl Dict {
         self.keys.as_ref()
     }
 
-    /// The entries as stored, for walks that loop over slices: the shared keys and the values,
-    /// or no keys and the keys and values alternating.
-    pub fn as_slices(&self) -> (Option<&[Item]>, &[Item]) {
-        (self.keys.as_deref().map(|k| &k[..]), &self.entries)
+    /// The items as stored, for walks that loop over a slice: one value per shared key when
+    /// [`Dict::shared_keys`] gives a table, otherwise keys and values alternating.
+    pub fn stored(&self) -> &[Item] {
+        &self.entries
     }
 
     /// Replaces every key and value by `f` of it. A shared key table that `f` changes becomes
