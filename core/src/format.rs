@@ -58,6 +58,19 @@ pub trait Format: Send + Sync {
         )))
     }
 
+    /// [`Format::decode_value`] for a caller that can let go of the input behind the decoder
+    /// (the facade, over a mapped file): `passed(n)` says, from time to time, that the decoder
+    /// has read the first `n` bytes and that nothing it keeps borrows them. Formats that do not
+    /// say so decode as `decode_value` does.
+    fn decode_value_passing(
+        &self,
+        bytes: &[u8],
+        policy: &Policy,
+        _passed: &dyn Fn(usize),
+    ) -> Result<Value> {
+        self.decode_value(bytes, policy)
+    }
+
     /// Encodes a Python object graph.
     fn encode_value(&self, _value: &Value, _out: &mut Vec<u8>) -> Result<()> {
         Err(Error::invalid(format!(

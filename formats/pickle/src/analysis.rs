@@ -90,7 +90,20 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Loaded {
 }
 
 pub fn load_with(bytes: &[u8], options: &Options) -> Loaded {
-    let mut outcome = Machine::new(bytes, options, true).run();
+    exported(Machine::new(bytes, options, true).run(), options)
+}
+
+/// [`load_with`] for a caller that can let go of the input behind the machine (a mapped file):
+/// every MiB or so, `passed(n)` says the machine has read the first `n` bytes and that nothing
+/// it keeps borrows them (what it would have borrowed, it copies). The value is the same.
+pub fn load_passing(bytes: &[u8], options: &Options, passed: &dyn Fn(usize)) -> Loaded {
+    exported(
+        Machine::new(bytes, options, true).releasing(passed).run(),
+        options,
+    )
+}
+
+fn exported(mut outcome: Outcome<'_>, options: &Options) -> Loaded {
     let nodes = std::mem::take(&mut outcome.nodes);
     let mut error = outcome.error;
     let (value, roots, partial) = match export(

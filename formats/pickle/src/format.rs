@@ -6,8 +6,8 @@ use pypickle_core::format::DecodeSink;
 use pypickle_core::guard::decode_guarded;
 use pypickle_core::{Error, Format, Policy, Registration, Result, Value};
 
-use crate::analysis::{load, Loaded};
-use crate::machine::Limits;
+use crate::analysis::{load, load_passing, Loaded};
+use crate::machine::{Limits, Options};
 
 const NAME: &str = "pickle";
 
@@ -20,7 +20,15 @@ inventory::submit! { Registration(&Pickle) }
 /// first pickle's object graph. A stream that breaks is refused (with what was seen before the
 /// break judged first, so a dangerous call before the break is reported as unsafe).
 pub fn load_value(bytes: &[u8], policy: &Policy) -> Result<Value> {
-    let loaded = load(bytes, &Limits::default());
+    judged(load(bytes, &Limits::default()), policy)
+}
+
+/// [`load_value`], telling `passed` how far the machine has read (see [`load_passing`]).
+pub fn load_value_passing(bytes: &[u8], policy: &Policy, passed: &dyn Fn(usize)) -> Result<Value> {
+    judged(load_passing(bytes, &Options::default(), passed), policy)
+}
+
+fn judged(loaded: Loaded, policy: &Policy) -> Result<Value> {
     let verdict = policy.judge(&loaded.globals);
     if !verdict.accepted() {
         return Err(Error::unsafe_content(verdict));
@@ -96,6 +104,15 @@ impl Format for Pickle {
 
     fn decode_value(&self, bytes: &[u8], policy: &Policy) -> Result<Value> {
         load_value(bytes, policy)
+    }
+
+    fn decode_value_passing(
+        &self,
+        bytes: &[u8],
+        policy: &Policy,
+        passed: &dyn Fn(usize),
+    ) -> Result<Value> {
+        load_value_passing(bytes, policy, passed)
     }
 
     fn encode_value(&self, value: &Value, out: &mut Vec<u8>) -> Result<()> {

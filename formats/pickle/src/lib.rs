@@ -32,9 +32,10 @@ pub mod ser;
 pub mod write;
 
 pub use analysis::{
-    analyze, analyze_skipping, analyze_with, load, load_with, validate_modules, Analysis, Loaded,
+    analyze, analyze_skipping, analyze_with, load, load_passing, load_with, validate_modules,
+    Analysis, Loaded,
 };
-pub use format::{load_value, Pickle};
+pub use format::{load_value, load_value_passing, Pickle};
 pub use machine::{
     path_ends_with, Encoding, Finding, FindingKind, Limits, Offer, Options, PickleError,
     SkipAfterBuild, SKIP_COPY_BUDGET,

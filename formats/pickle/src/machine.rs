@@ -26,7 +26,8 @@ use num_bigint::BigInt;
 use std::sync::Arc;
 
 use pypickle_core::{
-    CallKind, Dict, GlobalRef, Instance, Item, Object, ObjectId, SharedKeys, Target, Usage, Value,
+    CallKind, CompactString, Dict, GlobalRef, Instance, Item, Object, ObjectId, SharedKeys, Target,
+    Usage, Value,
 };
 
 use crate::opcodes::Op;
@@ -206,7 +207,9 @@ pub(crate) enum Node<'a> {
     /// LONG1/LONG4 bytes, converted on export.
     Long(&'a [u8]),
     Complex(f64, f64),
-    Str(Cow<'a, str>),
+    /// Copied out of the input when made (inline up to 24 bytes), so that a load can hand the
+    /// pages it has passed back to the kernel ([`Machine::releasing`]).
+    Str(CompactString),
     Bytes(Cow<'a, [u8]>),
     ByteArray(Cow<'a, [u8]>),
     // Containers hold core Items, so that export moves them as they are.
@@ -872,6 +875,9 @@ pub fn path_ends_with(module: &str, name: &str, tail: &str) -> bool {
 /// input byte.
 pub const SKIP_COPY_BUDGET: u64 = 8;
 
+/// How far the cursor of a `releasing` machine moves between calls of its release function.
+pub(crate) const RELEASE_STEP: usize = 1 << 20;
+
 /// What an opcode did to the run.
 enum Flow {
     Continue,
@@ -888,6 +894,11 @@ pub(crate) struct Machine<'a, 'o> {
     data: &'a [u8],
     options: &'o Options,
     skip: Option<SkipAfterBuild<'o>>,
+    /// Told the offset the cursor has passed, every [`RELEASE_STEP`] bytes, by a load that
+    /// copies everything it keeps out of the input ([`Machine::releasing`]).
+    release: Option<&'o dyn Fn(usize)>,
+    /// Where the cursor next calls `release` (`u64::MAX` without it).
+    release_at: u64,
     /// Whether lists, dicts and sets keep their items and payloads are exported.
     build: bool,
 
@@ -925,8 +936,10 @@ pub(crate) struct Machine<'a, 'o> {
     max_stack: usize,
     buffers: u32,
     frame_end: Option<u64>,
-    /// `frame_end`, or `u64::MAX` outside frames: one comparison per opcode.
+    /// `frame_end`, or `u64::MAX` outside frames.
     frame_watch: u64,
+    /// The nearer of `frame_watch` and `release_at`: one comparison per opcode.
+    watch: u64,
     /// Offset of the opcode being run.
     at: u64,
     /// Where the next byte is read.
@@ -991,6 +1004,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             data,
             options,
             skip: None,
+            release: None,
+            release_at: u64::MAX,
             build,
             nodes,
             depths: Vec::with_capacity(expected),
@@ -1017,6 +1032,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             buffers: 0,
             frame_end: None,
             frame_watch: u64::MAX,
+            watch: u64::MAX,
             at: 0,
             pos: 0,
             halted: None,
@@ -1043,6 +1059,22 @@ impl<'a, 'o> Machine<'a, 'o> {
             .saturating_mul(SKIP_COPY_BUDGET)
             .max(1 << 20);
         self
+    }
+
+    /// Tells `release` the offset the cursor has passed, every [`RELEASE_STEP`] bytes, and
+    /// copies out of the input everything the value keeps (strs always are; bytes and long
+    /// ints are then too), so that the caller can drop the pages behind the cursor: a load of
+    /// a mapped file then holds a window of it, not the whole (see [`crate::MappedFile`]).
+    pub(crate) fn releasing(mut self, release: &'o dyn Fn(usize)) -> Self {
+        self.release = Some(release);
+        self.release_at = RELEASE_STEP as u64;
+        self.watch = self.frame_watch.min(self.release_at);
+        self
+    }
+
+    fn set_frame_watch(&mut self, end: u64) {
+        self.frame_watch = end;
+        self.watch = end.min(self.release_at);
     }
 
     /// Runs every pickle of the input.
@@ -1136,7 +1168,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         self.pickle_start = self.pos as u64;
         self.buffers = 0;
         self.frame_end = None;
-        self.frame_watch = u64::MAX;
+        self.set_frame_watch(u64::MAX);
         loop {
             let start = self.pos;
             let Some(&byte) = self.data.get(start) else {
@@ -1158,8 +1190,8 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.above_protocol(op);
             }
             let flow = self.step(op)?;
-            if self.pos as u64 > self.frame_watch {
-                self.frame_passed(op);
+            if self.pos as u64 > self.watch {
+                self.passed_watch(op);
             }
             if let Flow::Stop = flow {
                 return Ok(());
@@ -1223,8 +1255,42 @@ impl<'a, 'o> Machine<'a, 'o> {
         self.quiet_up_to = u8::MAX; // once per pickle
     }
 
-    /// The opcode just run ended past the end of the current frame.
+    /// The opcode just run ended past the end of the current frame, or past `release_at`.
     #[cold]
+    fn passed_watch(&mut self, op: Op) {
+        if self.pos as u64 > self.release_at {
+            self.release_passed();
+        }
+        if self.pos as u64 > self.frame_watch {
+            self.frame_passed(op);
+        }
+    }
+
+    fn release_passed(&mut self) {
+        if let Some(release) = self.release {
+            release(self.pos);
+        }
+        self.release_at = (self.pos as u64).saturating_add(RELEASE_STEP as u64);
+        self.watch = self.frame_watch.min(self.release_at);
+    }
+
+    /// A payload of the input as a node keeps it: borrowed, or copied when the machine is
+    /// `releasing` (a large one a step at a time, each step released as it is copied, so that
+    /// a 1 GB array does not hold 2 GB).
+    fn payload(&mut self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let Some(release) = self.release else {
+            return Cow::Borrowed(bytes);
+        };
+        let mut copy = Vec::with_capacity(bytes.len());
+        let start = bytes.as_ptr() as usize - self.data.as_ptr() as usize;
+        for (k, chunk) in bytes.chunks(RELEASE_STEP).enumerate() {
+            copy.extend_from_slice(chunk);
+            release(start + k * RELEASE_STEP + chunk.len());
+        }
+        Cow::Owned(copy)
+    }
+
+    /// The opcode just run ended past the end of the current frame.
     fn frame_passed(&mut self, op: Op) {
         let end = self.frame_watch;
         if self.at < end {
@@ -1234,7 +1300,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             );
         }
         self.frame_end = None;
-        self.frame_watch = u64::MAX;
+        self.set_frame_watch(u64::MAX);
     }
 
     // ---- findings and errors ----
@@ -1473,7 +1539,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
         }
         let len = text.len();
-        self.new_node(Node::Str(text), 0, len)
+        self.new_node(Node::Str(CompactString::from(text)), 0, len)
     }
 
     /// `s`, a slice of the input, as a [`Val::Text`].
@@ -1648,6 +1714,11 @@ impl<'a, 'o> Machine<'a, 'o> {
                     Arg::Int(v) => Val::Int(v),
                     Arg::Bool(b) => Val::Bool(b),
                     Arg::BigInt(b) => self.new_node(Node::BigInt(b), 0, 0)?,
+                    Arg::Long(bytes) if self.release.is_some() => {
+                        // Kept as a number: the input behind the cursor may be let go.
+                        let n = Box::new(BigInt::from_signed_bytes_le(bytes));
+                        self.new_node(Node::BigInt(n), 0, bytes.len())?
+                    }
                     Arg::Long(bytes) => self.new_node(Node::Long(bytes), 0, bytes.len())?,
                     _ => return Err(self.bad_arg(op)),
                 };
@@ -1673,12 +1744,14 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let Arg::Bytes(bytes) = self.arg(op)? else {
                     return Err(self.bad_arg(op));
                 };
+                let len = bytes.len();
+                let bytes = self.payload(bytes);
                 let node = if op == Op::ByteArray8 {
-                    Node::ByteArray(Cow::Borrowed(bytes))
+                    Node::ByteArray(bytes)
                 } else {
-                    Node::Bytes(Cow::Borrowed(bytes))
+                    Node::Bytes(bytes)
                 };
-                let item = self.new_node(node, 0, bytes.len())?;
+                let item = self.new_node(node, 0, len)?;
                 self.push(item)?;
             }
             Op::Unicode | Op::ShortBinUnicode | Op::BinUnicode | Op::BinUnicode8 => {
@@ -2025,7 +2098,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                     }
                 }
                 self.frame_end = None;
-                self.frame_watch = u64::MAX;
+                self.set_frame_watch(u64::MAX);
                 let end = (self.pos as u64).saturating_add(len as u64);
                 if end > self.data.len() as u64 {
                     self.find(
@@ -2039,7 +2112,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 // Kept even past the end: Python's unpickler takes the short frame, and a
                 // watched BUILD inside it is inside a frame (see `after_watched_build`).
                 self.frame_end = Some(end);
-                self.frame_watch = end;
+                self.set_frame_watch(end);
             }
             Op::Stop => {
                 if let Some(end) = self.frame_end {
@@ -2054,7 +2127,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                         );
                     }
                     self.frame_end = None;
-                    self.frame_watch = u64::MAX;
+                    self.set_frame_watch(u64::MAX);
                 }
                 // The root is kept: popping it lets nothing go, but what is left under it does.
                 let dropped = self.dropped;
@@ -2171,7 +2244,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.pos = next;
                 // The skipped bytes are not opcodes: frame accounting starts afresh.
                 self.frame_end = None;
-                self.frame_watch = u64::MAX;
+                self.set_frame_watch(u64::MAX);
             }
             _ => {}
         }
@@ -2377,6 +2450,10 @@ impl<'a, 'o> Machine<'a, 'o> {
         let encoding = self.options.encoding;
         if encoding == Encoding::Bytes {
             let len = bytes.len();
+            let bytes = match bytes {
+                Cow::Borrowed(b) => self.payload(b),
+                owned => owned,
+            };
             return self.new_node(Node::Bytes(bytes), 0, len);
         }
         let (text, undecodable) = match bytes {
@@ -3178,7 +3255,7 @@ fn into_object(
         Node::BigInt(b) => Object::BigInt(b),
         Node::Long(bytes) => Object::BigInt(Box::new(BigInt::from_signed_bytes_le(bytes))),
         Node::Complex(re, im) => Object::Complex { re, im },
-        Node::Str(s) => Object::Str(s.into()),
+        Node::Str(s) => Object::Str(s),
         Node::Bytes(b) => Object::Bytes(b.into_owned()),
         Node::ByteArray(b) => Object::ByteArray(b.into_owned()),
         Node::List(v) => Object::List(items(v)),

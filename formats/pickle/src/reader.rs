@@ -227,6 +227,61 @@ pub fn map_file(path: impl AsRef<Path>) -> io::Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(&file) }
 }
 
+/// A file mapped read-only whose pages can be handed back to the system once read
+/// ([`MappedFile::release_before`]), for loads that keep nothing borrowed from their input
+/// ([`crate::load_passing`]): such a load holds a window of the file, not all of it.
+pub struct MappedFile {
+    map: memmap2::Mmap,
+    /// The pages before this offset have been let go.
+    released: std::cell::Cell<usize>,
+}
+
+impl MappedFile {
+    /// Maps `file` (see [`map_file`] for the one hazard of mapped reading).
+    pub fn map(file: &File) -> io::Result<MappedFile> {
+        // SAFETY: as in `map_file`.
+        let map = unsafe { memmap2::Mmap::map(file) }?;
+        Ok(MappedFile {
+            map,
+            released: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Lets the system take back the whole pages before `offset` (in units of 64 KiB, a
+    /// multiple of every page size pypickle runs on): they leave this process's memory, and
+    /// are read from the file again if anything touches them.
+    pub fn release_before(&self, offset: usize) {
+        const UNIT: usize = 64 * 1024;
+        let end = offset.min(self.map.len()) / UNIT * UNIT;
+        let start = self.released.get();
+        if end > start {
+            release_pages(&self.map, start, end);
+            self.released.set(end);
+        }
+    }
+}
+
+impl std::ops::Deref for MappedFile {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+#[cfg(unix)]
+fn release_pages(map: &memmap2::Mmap, start: usize, end: usize) {
+    // SAFETY: MADV_DONTNEED on a read-only shared file mapping drops the pages from this
+    // process without changing what they hold: the next read faults them in again from the
+    // page cache or the file. Nothing is ever written through the map, so whatever a borrow
+    // of it reads stays the file's bytes. A failure only means the pages stay.
+    let _ = unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+    };
+}
+
+#[cfg(not(unix))]
+fn release_pages(_map: &memmap2::Mmap, _start: usize, _end: usize) {}
+
 /// Decodes the argument of `op`, which starts at `*pos`, and moves `*pos` past it.
 #[inline(always)]
 pub(crate) fn decode_arg<'a>(op: Op, data: &'a [u8], pos: &mut usize) -> Result<Arg<'a>, ArgError> {
