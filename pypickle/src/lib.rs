@@ -30,10 +30,12 @@ pub use pypickle_msgpack as msgpack_format;
 pub use pypickle_pickle as pickle_format;
 
 pub mod convert;
+mod input;
 mod options;
 pub mod scan;
 
 pub use convert::{convert, ConvertOptions, Report};
+use input::Input;
 pub use options::{LoadOptions, SaveOptions};
 
 /// The format used when neither the options nor the file name say which.
@@ -109,11 +111,18 @@ pub fn load<T: serde::de::DeserializeOwned>(
 /// policy first (default policy: dangerous globals refused). A pickle is never run: calls and
 /// objects stay symbolic ([`pypickle_core::value::Instance`]) unless they are safe data
 /// constructors, which are folded into plain values.
+///
+/// A file of 1 MiB or more is mapped, and the pages the decoder has read are let go as it goes:
+/// a pickle's value is built holding a window of the file, not all of it.
 pub fn load_value(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Value, Error> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
-    let loaded = identify(&bytes, options)
-        .and_then(|(format, payload)| format.decode_value(payload, options.policy()));
+    let input = Input::open(path)?;
+    let bytes = input.bytes();
+    let loaded = identify(bytes, options).and_then(|(format, payload)| {
+        let start = payload.as_ptr() as usize - bytes.as_ptr() as usize;
+        let passed = |n: usize| input.release_before(start + n);
+        format.decode_value_passing(payload, options.policy(), &passed)
+    });
     loaded.map_err(|e| e.at(path))
 }
 

@@ -175,3 +175,55 @@ fn validate_modules_lists_a_sklearn_model_without_dict_keys() {
     let err = validate_modules(fixture("manifest.json")).unwrap_err();
     assert!(err.to_string().contains("manifest.json"), "{err}");
 }
+
+/// Files of 1 MiB or more are mapped and let go of as the machine reads them: the value is the
+/// same as from the bytes, bare or inside the envelope (whose payload starts past a header), and
+/// the policy still judges the file.
+#[test]
+fn large_files_load_mapped_to_the_same_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, Vec<u8>, u64)> = (0..20_000u64)
+        .map(|i| {
+            (
+                format!("row {i}"),
+                vec![(i % 251) as u8; 60 + (i % 7) as usize],
+                i * i,
+            )
+        })
+        .collect();
+    for envelope in [false, true] {
+        let path = dir.path().join(format!("rows-{envelope}.pkl"));
+        save(
+            &path,
+            &rows,
+            &SaveOptions::new().format("pickle").envelope(envelope),
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() as u64 > 1 << 20, "{} bytes", bytes.len());
+        let payload = if envelope {
+            pypickle::envelope::open(&bytes).unwrap().1
+        } else {
+            &bytes[..]
+        };
+        let expected =
+            pypickle::pickle_format::load_value(payload, &pypickle::Policy::default()).unwrap();
+        let loaded = load_value(&path, &LoadOptions::new()).unwrap();
+        assert_eq!(loaded, expected, "envelope {envelope}");
+        let back: Vec<(String, Vec<u8>, u64)> = load(&path, &LoadOptions::new()).unwrap();
+        assert_eq!(back, rows);
+    }
+
+    // A dangerous call after 2 MiB of payload is refused as in a small file.
+    let mut p = vec![0x80, 4, 0x8e];
+    p.extend_from_slice(&(2u64 << 20).to_le_bytes());
+    p.resize(p.len() + (2 << 20), b'x');
+    p.extend_from_slice(b"0cos\nsystem\n\x8c\x04echo\x85R.");
+    let path = dir.path().join("late.pkl");
+    std::fs::write(&path, &p).unwrap();
+    let err = load_value(&path, &LoadOptions::new()).unwrap_err();
+    assert!(
+        err.is_unsafe() && err.to_string().contains("os.system"),
+        "{err}"
+    );
+}
