@@ -2,8 +2,8 @@
 
 use pypickle_core::{Item, Target, Value};
 use pypickle_pickle::{
-    analyze, analyze_skipping, disasm, load, validate_modules, Limits, Offer, Options,
-    SkipAfterBuild,
+    analyze, analyze_skipping, disasm, load, load_passing, validate_modules, Limits, Offer,
+    Options, SkipAfterBuild,
 };
 
 /// Panics when the engine misbehaves on `data`.
@@ -17,6 +17,18 @@ pub fn check(data: &[u8]) {
         assert_eq!(analysis.findings, loaded.findings, "findings differ");
         assert_eq!(analysis.error, loaded.error, "errors differ");
     }
+    // A load that says how far it has read builds the same value, and says it in order,
+    // inside the input (Debug, so that NaNs compare equal).
+    let told = std::cell::Cell::new(0usize);
+    let passing = load_passing(data, &Options::default(), &|n| {
+        assert!(n >= told.get() && n <= data.len(), "passed {n} after {}", told.get());
+        told.set(n);
+    });
+    assert_eq!(
+        format!("{passing:?}"),
+        format!("{loaded:?}"),
+        "load_passing differs from load"
+    );
     // Every reference of the value points into its arena.
     let items: Vec<Item> = loaded
         .roots
