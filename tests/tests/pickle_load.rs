@@ -226,4 +226,5 @@ fn large_files_load_mapped_to_the_same_value() {
         err.is_unsafe() && err.to_string().contains("os.system"),
         "{err}"
     );
+    assert_eq!(validate_modules(&path).unwrap(), ["os.system"]);
 }
