@@ -4,14 +4,14 @@ use std::fmt;
 use std::io::Read;
 
 use pypickle_core::value::{CallKind, Item, Object, Value};
-use pypickle_core::{envelope, Target};
+use pypickle_core::{envelope, GlobalRef, Target};
 use pypickle_pickle::opcodes::Op;
 use pypickle_pickle::reader::{Arg, Reader};
 use pypickle_pickle::{
     analyze, analyze_skipping, path_ends_with, FindingKind, Offer, Options, SkipAfterBuild,
 };
 
-use super::{PickleStream, ScanOptions, Scanned};
+use super::{compared, PickleStream, ScanOptions, Scanned};
 
 /// What the outermost content of a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -192,10 +192,11 @@ fn compressed_read_raw(ctx: &mut Ctx, data: &[u8], member: Option<&str>, kind: &
         prefix(member),
         analysis.globals.len()
     ));
-    if analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
-        joblib_stream(ctx, data, member, 0);
-    }
-    also_as_plain(ctx, member, 0, analysis);
+    let compared = match analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
+        true => joblib_stream(ctx, data, member, 0),
+        false => Compared::default(),
+    };
+    also_as_plain(ctx, data, member, 0, analysis, compared);
 }
 
 fn enveloped(ctx: &mut Ctx, data: &[u8], member: Option<&str>) -> Option<Content> {
@@ -375,15 +376,16 @@ fn pickle_blob(ctx: &mut Ctx, data: &[u8], member: Option<&str>, top: bool) -> O
     if is_torch_legacy(data) {
         torch_legacy(ctx, data, member);
         // joblib.load reads the same bytes whatever they start with.
-        if joblib {
-            joblib_stream(ctx, data, member, 0);
-        }
-        also_as_plain(ctx, member, 0, analysis);
+        let compared = match joblib {
+            true => joblib_stream(ctx, data, member, 0),
+            false => Compared::default(),
+        };
+        also_as_plain(ctx, data, member, 0, analysis, compared);
         return Some(Content::TorchLegacy);
     }
     if joblib {
-        joblib_stream(ctx, data, member, 0);
-        also_as_plain(ctx, member, 0, analysis);
+        let compared = joblib_stream(ctx, data, member, 0);
+        also_as_plain(ctx, data, member, 0, analysis, compared);
         return Some(Content::Joblib);
     }
     record(ctx, data, member, "pickle", 0, analysis);
@@ -400,8 +402,8 @@ fn pickle_stream(
 ) {
     let analysis = analyze(data);
     if analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
-        joblib_stream(ctx, data, member, base);
-        also_as_plain(ctx, member, base, analysis);
+        let compared = joblib_stream(ctx, data, member, base);
+        also_as_plain(ctx, data, member, base, analysis, compared);
         return;
     }
     record(ctx, data, member, kind, base, analysis);
@@ -409,12 +411,46 @@ fn pickle_stream(
 
 /// Fail closed on files whose loader skips bytes (joblib arrays, legacy torch storages): the
 /// globals a plain `pickle.load` would meet reading the same bytes as opcodes are judged too.
+/// `compared`: what the joblib reading of the same bytes accepted as only compared (see
+/// [`Compared`]): a plain `pickle.load` must use those references no further, or they are
+/// judged as usual after all.
 fn also_as_plain(
     ctx: &mut Ctx,
+    data: &[u8],
     member: Option<&str>,
     base: usize,
     analysis: pypickle_pickle::Analysis,
+    compared: Compared,
 ) {
+    if !compared.indices.is_empty() {
+        // The plain reading runs the same opcodes up to the first wrapper's BUILD, where the
+        // wrapper stays on its stack with the attribute set; then it reads the array's bytes
+        // as opcodes, which must not use the wrapper (or the reference) either. The proof is
+        // run on the plain reading too, which allows that first BUILD only.
+        let at: Vec<u64> = compared
+            .indices
+            .iter()
+            .map(|&i| ctx.out.globals[i].offset - base as u64)
+            .collect();
+        let plain_refs: Vec<&GlobalRef> = analysis
+            .globals
+            .iter()
+            .filter(|g| at.contains(&g.offset))
+            .collect();
+        let proven = plain_refs.iter().all(|g| is_compared_candidate(g))
+            && compared::only_compared(
+                data,
+                &compared::Reading {
+                    references: &at,
+                    builds: compared.first_build.as_slice(),
+                    jumps: &[],
+                    joblib: false,
+                },
+            );
+        if !proven {
+            ctx.out.compared.retain(|i| !compared.indices.contains(i));
+        }
+    }
     // Where the plain reading stops on one of the machine's own bounds, CPython's would go on:
     // what it would meet after is unknown. (Breaking on bytes that are no opcodes is expected
     // here: the loader reads those as arrays.)
@@ -527,7 +563,31 @@ fn torch_legacy(ctx: &mut Ctx, data: &[u8], member: Option<&str>) {
 /// (optionally after a padding-length byte and padding) or, for object arrays, as a nested
 /// pickle. One run of the machine reads the opcodes; at each wrapper's BUILD it is shown the
 /// wrapper and resumes past its array, so the work is linear in the file.
-fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) {
+/// What a joblib reading accepted as only compared ([`Scanned::compared`]).
+#[derive(Default)]
+struct Compared {
+    /// The indices of the references in [`Scanned::globals`].
+    indices: Vec<usize>,
+    /// The offset of the first wrapper's BUILD (where a plain reading parts from joblib's).
+    first_build: Option<u64>,
+}
+
+/// The class joblib only compares with what a wrapper's `subclass` holds
+/// (`self.subclass not in (np.ndarray, np.memmap)`), which the policy rates dangerous.
+const COMPARED_MODULE: &str = "numpy";
+const COMPARED_NAME: &str = "memmap";
+
+/// Whether `g` may be a reference joblib only compares: `numpy.memmap` exactly, imported by
+/// GLOBAL or STACK_GLOBAL, never called or given state (INST calls what it imports).
+fn is_compared_candidate(g: &GlobalRef) -> bool {
+    matches!(&g.target, Target::Named { module, name }
+        if module == COMPARED_MODULE && name == COMPARED_NAME)
+        && matches!(g.opcode, "GLOBAL" | "STACK_GLOBAL")
+        && !g.usage.called
+        && !g.usage.built
+}
+
+fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) -> Compared {
     let p = prefix(member);
     let mut arrays = 0usize;
     // The byte ranges that are arrays, not opcodes (for the spliced stream `inspect` shows).
@@ -675,7 +735,42 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
             f.message
         ));
     }
+    // `numpy.memmap` as the `subclass` of a memmap's wrapper: accepted only when the whole
+    // stream, read as joblib reads it, is what the scanner followed (no error, nothing it
+    // could not lay out) and uses the references nowhere else (see `compared`).
+    let candidates: Vec<u64> = analysis
+        .globals
+        .iter()
+        .filter(|g| is_compared_candidate(g))
+        .map(|g| g.offset)
+        .collect();
+    let builds: Vec<u64> = skipped.iter().map(|&(end, _)| end as u64 - 1).collect();
+    let followed = analysis.error.is_none()
+        && nested_errors.is_empty()
+        && !analysis
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::ItemsOnGlobal);
+    let proven = followed
+        && !candidates.is_empty()
+        && compared::only_compared(
+            data,
+            &compared::Reading {
+                references: &candidates,
+                builds: &builds,
+                jumps: &skipped,
+                joblib: true,
+            },
+        );
+    let mut compared = Compared {
+        indices: Vec::new(),
+        first_build: builds.first().copied(),
+    };
     for mut g in analysis.globals {
+        if proven && candidates.contains(&g.offset) && is_compared_candidate(&g) {
+            compared.indices.push(ctx.out.globals.len());
+            ctx.out.compared.push(ctx.out.globals.len());
+        }
         g.offset += base as u64;
         g.member = member.map(str::to_string);
         ctx.out.globals.push(g);
@@ -716,6 +811,7 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
             bytes,
         });
     }
+    compared
 }
 
 enum Array {
@@ -755,7 +851,15 @@ fn wrapper_layout(value: &Value, wrapper: Item) -> Option<Array> {
     }
     let (itemsize, objects) = dtype_itemsize(value, get("dtype")?)?;
     if objects {
-        return Some(Array::Objects);
+        // Loaded with `mmap_mode`, joblib reads a wrapper whose `allow_mmap` is true with
+        // `read_mmap`, which maps `prod(shape) * itemsize` raw bytes (numpy maps object and
+        // StringDType arrays too) instead of reading the nested pickle. joblib writes False
+        // for every array that holds objects; anything the file does not spell out as false
+        // is not laid out.
+        return match get("allow_mmap") {
+            None | Some(Item::None | Item::Bool(false) | Item::Int(0)) => Some(Array::Objects),
+            _ => None,
+        };
     }
     // `getattr(self, "numpy_array_alignment_bytes", None) is not None`: only a value the file
     // spells out can be told from None (a call or a global may be None when joblib runs).
@@ -869,7 +973,57 @@ fn wrapper_attributes<'v>(value: &'v Value, wrapper: Item) -> Option<Vec<(&'v st
 
 /// The item size of a pickled `numpy.dtype(...)`, and whether it holds objects.
 fn dtype_itemsize(value: &Value, dtype: Item) -> Option<(u64, bool)> {
+    if is_string_dtype(value, dtype) {
+        // Every StringDType holds references (`hasobject`): joblib pickles the array.
+        return Some((16, true));
+    }
     dtype_layout(value, dtype, 0)
+}
+
+/// The function numpy 2 pickles its `StringDType` with: `StringDType.__reduce__` returns
+/// `(_convert_to_stringdtype_kwargs, (coerce,))` or `(..., (coerce, na_object))`.
+const STRING_DTYPE_MODULE: &str = "numpy._core._internal";
+const STRING_DTYPE_MAKER: &str = "_convert_to_stringdtype_kwargs";
+
+/// Whether `dtype` is a numpy 2 `StringDType` exactly as numpy pickles it: a REDUCE of
+/// `numpy._core._internal._convert_to_stringdtype_kwargs` (that path only) with `(coerce,)`
+/// or `(coerce, na_object)`, `coerce` the int 0 or 1 numpy writes and `na_object` a literal
+/// None, bool, int, float or str; no keyword arguments, no BUILD state and no items. The
+/// function returns `StringDType(coerce=..., na_object=...)` or raises, and every
+/// `StringDType` has `hasobject` set (joblib writes the array as a nested pickle). A BUILD
+/// on it fails in numpy (`Cannot unpickle new style DType`), so no later state can change
+/// what it is; a BUILD on the function or its module makes the file an error (the machine
+/// offers it as possible). Anything else is not laid out.
+fn is_string_dtype(value: &Value, dtype: Item) -> bool {
+    let Some(Object::Instance(inst)) = value.object(dtype) else {
+        return false;
+    };
+    let named = matches!(
+        value.object(inst.callable),
+        Some(Object::Global(g)) if g.module == STRING_DTYPE_MODULE && g.name == STRING_DTYPE_MAKER
+    );
+    if !named
+        || inst.kind != CallKind::Reduce
+        || inst.kwargs.is_some()
+        || !inst.state.is_empty()
+        || !inst.list_items.is_empty()
+        || !inst.dict_items.is_empty()
+        || !inst.set_items.is_empty()
+    {
+        return false;
+    }
+    let Some(Object::Tuple(args)) = value.object(inst.args) else {
+        return false;
+    };
+    let literal = |item: Item| match item {
+        Item::None | Item::Bool(_) | Item::Int(_) | Item::Float(_) => true,
+        Item::Ref(_) => value.as_str(item).is_some(),
+    };
+    match args.as_slice() {
+        [Item::Int(0 | 1)] => true,
+        [Item::Int(0 | 1), na] => literal(*na),
+        _ => false,
+    }
 }
 
 /// `(itemsize, hasobject)` of `numpy.dtype(code, False, True)` after its BUILD states, as

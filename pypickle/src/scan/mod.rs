@@ -16,13 +16,14 @@
 //! unknown in strict mode) makes the file unsafe even when the stream breaks after it; a file
 //! that cannot be read fully with nothing refused is an error, never safe.
 
+mod compared;
 mod containers;
 pub mod report;
 
 use std::fmt;
 use std::path::Path;
 
-use pypickle_core::{GlobalRef, Judged, Policy};
+use pypickle_core::{GlobalRef, Judged, Mode, Policy};
 
 pub use containers::Content;
 
@@ -106,6 +107,11 @@ pub struct Scanned {
     pub pickles: Vec<PickleStream>,
     /// Envelope information for files written by `pypickle::save`.
     pub envelope: Option<String>,
+    /// Indices in `globals` of references joblib only compares, never calls: `numpy.memmap`
+    /// as the `subclass` of a memmap's `NumpyArrayWrapper`, proven to be used nowhere else
+    /// in the stream (read as joblib and as a plain `pickle.load` read it). They are judged
+    /// as unknown globals, not as the dangerous class the policy rates them.
+    pub compared: Vec<usize>,
 }
 
 /// The report on one file.
@@ -187,9 +193,27 @@ fn error_report(path: String, error: String) -> FileReport {
     }
 }
 
-fn judge(path: &str, scanned: Scanned, options: &ScanOptions) -> FileReport {
+fn judge(path: &str, mut scanned: Scanned, options: &ScanOptions) -> FileReport {
     let verdict = options.policy.judge(&scanned.globals);
-    let globals = verdict.globals;
+    let mut globals = verdict.globals;
+    for &i in &scanned.compared {
+        let Some(g) = globals.get_mut(i) else {
+            continue;
+        };
+        if g.accepted || !accepts_as_unknown(&options.policy, &g.global.target) {
+            continue;
+        }
+        g.accepted = true;
+        let p = match &g.global.member {
+            Some(m) => format!("{m}: "),
+            None => String::new(),
+        };
+        scanned.findings.push(format!(
+            "{p}offset {}: {} accepted: joblib only compares it (the subclass of an array \
+             wrapper) and the file uses it nowhere else",
+            g.global.offset, g.global.target
+        ));
+    }
     let refused = globals.iter().any(|g| !g.accepted);
     let mut error = scanned.errors.first().cloned();
     let file_verdict = if refused {
@@ -211,5 +235,22 @@ fn judge(path: &str, scanned: Scanned, options: &ScanOptions) -> FileReport {
         error,
         pickles: scanned.pickles,
         envelope: scanned.envelope,
+    }
+}
+
+/// Whether the policy accepts `target` as it would an unknown global: always in the default
+/// mode, in strict mode when an allow entry names it or a module it is in (`numpy`).
+fn accepts_as_unknown(policy: &Policy, target: &pypickle_core::Target) -> bool {
+    match policy.mode {
+        Mode::Default | Mode::NoValidation => true,
+        Mode::Strict => {
+            let path = target.to_string();
+            policy.allow.iter().any(|entry| {
+                !entry.is_empty()
+                    && (path == *entry
+                        || (path.starts_with(entry.as_str())
+                            && path[entry.len()..].starts_with('.')))
+            })
+        }
     }
 }
