@@ -49,24 +49,32 @@ pub fn begin(out: &mut Vec<u8>) -> usize {
 
 /// Fills in the header reserved by [`begin`] at `start`, for the payload that follows it.
 pub fn seal(out: &mut [u8], start: usize, format: &str) -> Result<()> {
+    let (header, payload) = out[start..].split_at_mut(HEADER_LEN);
+    let crc = crc32fast::hash(payload);
+    header.copy_from_slice(&header_for(format, crc, payload.len() as u64)?);
+    Ok(())
+}
+
+/// The header of a payload of `len` bytes whose CRC-32 is `crc`, for a writer that streams
+/// the payload and writes its header last.
+pub fn header_for(format: &str, crc: u32, len: u64) -> Result<[u8; HEADER_LEN]> {
     let name = format.as_bytes();
     if name.is_empty() || name.len() > NAME_FIELD_LEN || !format.is_ascii() {
         return Err(Error::invalid(format!(
             "format name {format:?} must be 1 to {NAME_FIELD_LEN} ASCII bytes"
         )));
     }
-    let (header, payload) = out[start..].split_at_mut(HEADER_LEN);
+    let mut header = [0u8; HEADER_LEN];
     header[0..8].copy_from_slice(&MAGIC);
     header[8] = VERSION;
     header[9] = name.len() as u8;
     header[10..12].copy_from_slice(&0u16.to_le_bytes());
-    header[12..16].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    header[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    header[24..40].fill(0);
+    header[12..16].copy_from_slice(&crc.to_le_bytes());
+    header[16..24].copy_from_slice(&len.to_le_bytes());
     header[24..24 + name.len()].copy_from_slice(name);
     let header_crc = crc32fast::hash(&header[..40]);
     header[40..44].copy_from_slice(&header_crc.to_le_bytes());
-    Ok(())
+    Ok(header)
 }
 
 /// Wraps a payload in an envelope (copies it; `begin`/`seal` avoid the copy).

@@ -69,14 +69,22 @@ pub trait Sink {
     fn end(&mut self);
     /// A numpy array of a numeric or bool dtype.
     fn ndarray(&mut self, array: &NdArray<'_>);
-    /// How many bytes the sink has written, if it can write some of them again
-    /// ([`Sink::repeat`]): the walk then encodes a table of keys that records share once.
+    /// How many bytes the sink has written, if it can give back what it wrote since
+    /// ([`Sink::since`]) and take bytes as they are ([`Sink::raw`]): the walk then encodes the
+    /// keys of a table that records share once, and copies their bytes for the other records.
     fn written(&self) -> Option<usize> {
         None
     }
-    /// Writes again the bytes at `range` of what it wrote (only called when
-    /// [`Sink::written`] gives `Some`).
-    fn repeat(&mut self, _range: Range<usize>) {}
+    /// The bytes written since `written()` said `start` (only called when [`Sink::written`]
+    /// gives `Some`, with no [`Sink::boundary`] in between).
+    fn since(&self, _start: usize) -> &[u8] {
+        &[]
+    }
+    /// Bytes [`Sink::since`] gave, written again.
+    fn raw(&mut self, _bytes: &[u8]) {}
+    /// A point between items where a streaming sink may hand what it holds to its writer:
+    /// nothing written before it is asked back.
+    fn boundary(&mut self) {}
 }
 
 /// One step of a format's reader.
@@ -156,7 +164,9 @@ pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
         counts: reference_counts(value),
         next_shared: 0,
         key_encodings: HashMap::new(),
-        key_ranges: Vec::new(),
+        key_bytes: Vec::new(),
+        key_spans: Vec::new(),
+        capturing: false,
         depth: 0,
     };
     writer.item(value.root())
@@ -168,15 +178,24 @@ struct Writer<'v, 's, S> {
     /// Reference counts; a shared object once written holds [`WRITTEN`] and its index instead.
     counts: Vec<u32>,
     next_shared: u32,
-    /// Where each shared key table's keys were first written, by table (kept alive here, so
-    /// that its address stays its own): the index of the first key's bytes in `key_ranges`.
+    /// Each shared key table whose keys were encoded, by table (kept alive here, so that its
+    /// address stays its own): the index of its first key in `key_spans`.
     key_encodings: HashMap<*const Box<[Item]>, (SharedKeys, usize)>,
-    key_ranges: Vec<Range<usize>>,
+    /// The bytes of those keys, each key's at its span.
+    key_bytes: Vec<u8>,
+    key_spans: Vec<Range<usize>>,
+    /// Whether a key being encoded is to be asked back: no [`Sink::boundary`] then. (Keys
+    /// that are copied are scalars, strs, bytes, big ints, globals: one boundary, at their
+    /// start, hands on only what came before them. This keeps it so for any key.)
+    capturing: bool,
     depth: usize,
 }
 
 impl<'v, S: Sink> Writer<'v, '_, S> {
     fn item(&mut self, item: Item) -> Result<(), String> {
+        if !self.capturing {
+            self.sink.boundary();
+        }
         match item {
             Item::None => self.sink.null(),
             Item::Bool(b) => self.sink.bool(b),
@@ -303,19 +322,27 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
                 return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
             }
             for (i, &v) in values.iter().enumerate() {
-                self.sink.repeat(self.key_ranges[first + i].clone());
+                self.sink
+                    .raw(&self.key_bytes[self.key_spans[first + i].clone()]);
                 self.item(v)?;
             }
             return Ok(());
         }
         let cacheable = self.sink.written().is_some() && table.iter().all(|&k| self.constant(k));
-        let first = self.key_ranges.len();
+        let first = self.key_spans.len();
         for (&k, &v) in table.iter().zip(values) {
-            let start = self.sink.written().unwrap_or(0);
-            self.item(k)?;
             if cacheable {
-                let end = self.sink.written().unwrap_or(0);
-                self.key_ranges.push(start..end);
+                let start = self.sink.written().unwrap_or(0);
+                self.capturing = true;
+                let written = self.item(k);
+                self.capturing = false;
+                written?;
+                let bytes = self.sink.since(start);
+                let at = self.key_bytes.len();
+                self.key_bytes.extend_from_slice(bytes);
+                self.key_spans.push(at..self.key_bytes.len());
+            } else {
+                self.item(k)?;
             }
             self.item(v)?;
         }

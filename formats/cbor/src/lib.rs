@@ -18,6 +18,8 @@ pub const SELF_DESCRIBE: [u8; 3] = [0xd9, 0xd9, 0xf7];
 
 mod value;
 
+pub use value::write_value;
+
 const NAME: &str = "cbor";
 
 /// The CBOR format (registered as `cbor`).

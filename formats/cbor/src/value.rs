@@ -3,6 +3,7 @@
 //! typed arrays with tags 40/1040) and a documented block of private tags for the rest.
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 
 use num_bigint::{BigInt, Sign};
 use pypickle_core::numpy::{Dtype, NdArray};
@@ -59,6 +60,32 @@ fn tag_of(number: u64) -> Option<Tag> {
 
 struct Writer<'o> {
     out: &'o mut Vec<u8>,
+    /// Where `out` goes at each boundary once it holds [`SPILL_AT`] bytes (none: it keeps all).
+    to: Option<&'o mut dyn Write>,
+    /// Bytes handed to `to` so far.
+    handed: usize,
+    /// How much it holds before handing it on ([`SPILL_AT`]; less in tests).
+    spill_at: usize,
+    /// The first error `to` gave: nothing more is handed to it.
+    failed: Option<io::Error>,
+}
+
+/// How much a streaming writer holds before handing it on.
+const SPILL_AT: usize = 1 << 20;
+
+impl Writer<'_> {
+    fn spill(&mut self) {
+        let Some(to) = self.to.as_deref_mut() else {
+            return;
+        };
+        if self.failed.is_none() {
+            if let Err(e) = to.write_all(self.out) {
+                self.failed = Some(e);
+            }
+        }
+        self.handed += self.out.len();
+        self.out.clear();
+    }
 }
 
 impl Writer<'_> {
@@ -143,11 +170,21 @@ impl Sink for Writer<'_> {
     fn end(&mut self) {}
 
     fn written(&self) -> Option<usize> {
-        Some(self.out.len())
+        Some(self.handed + self.out.len())
     }
 
-    fn repeat(&mut self, range: std::ops::Range<usize>) {
-        self.out.extend_from_within(range);
+    fn since(&self, start: usize) -> &[u8] {
+        &self.out[start - self.handed..]
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    fn boundary(&mut self) {
+        if self.out.len() >= self.spill_at && self.to.is_some() {
+            self.spill();
+        }
     }
 
     fn ndarray(&mut self, array: &NdArray<'_>) {
@@ -175,7 +212,47 @@ impl Sink for Writer<'_> {
 /// Appends `value` as self-described CBOR.
 pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> Result<()> {
     out.extend_from_slice(&SELF_DESCRIBE);
-    tree::write(value, &mut Writer { out }).map_err(|e| Error::encode(NAME, e))
+    let mut writer = Writer {
+        out,
+        to: None,
+        handed: 0,
+        spill_at: usize::MAX,
+        failed: None,
+    };
+    tree::write(value, &mut writer).map_err(|e| Error::encode(NAME, e))
+}
+
+/// Writes `value` as CBOR to `to` as it is encoded, a MiB at a time (after the self-describe
+/// tag if `self_describe`), and returns how many bytes it wrote. The output never sits whole
+/// in memory.
+pub fn write_value(value: &Value, self_describe: bool, to: &mut dyn Write) -> Result<u64> {
+    write_spilling_at(value, self_describe, to, SPILL_AT)
+}
+
+fn write_spilling_at(
+    value: &Value,
+    self_describe: bool,
+    to: &mut dyn Write,
+    spill_at: usize,
+) -> Result<u64> {
+    let mut out = Vec::with_capacity(spill_at.min(SPILL_AT) + SPILL_AT / 4);
+    if self_describe {
+        out.extend_from_slice(&SELF_DESCRIBE);
+    }
+    let mut writer = Writer {
+        out: &mut out,
+        to: Some(to),
+        handed: 0,
+        spill_at,
+        failed: None,
+    };
+    let walked = tree::write(value, &mut writer);
+    writer.spill();
+    if let Some(e) = writer.failed {
+        return Err(Error::io("write the output", e));
+    }
+    walked.map_err(|e| Error::encode(NAME, e))?;
+    Ok(writer.handed as u64)
 }
 
 struct Reader<'a> {
@@ -440,6 +517,103 @@ mod tests {
         let mut out = Vec::new();
         encode_value(value, &mut out).unwrap();
         out
+    }
+
+    /// Two kinds of records whose key tables (a str, an int, a tuple of a str) are first met
+    /// far apart, between long strs: several MiB of CBOR.
+    fn two_kinds_of_records() -> Value {
+        let mut value = Value::new();
+        let table = |value: &mut Value, name: &str| -> SharedKeys {
+            let key = value.push(Object::Str(name.into()));
+            let inner = value.push(Object::Str(format!("{name} inner").into()));
+            let tuple = value.push(Object::Tuple(vec![inner, Item::Int(3)]));
+            Arc::new(vec![key, Item::Int(-9), tuple].into_boxed_slice())
+        };
+        let (first, second) = (table(&mut value, "a"), table(&mut value, "b"));
+        let long = value.push(Object::Str("x".repeat(300_000).into()));
+        let mut list = Vec::new();
+        for i in 0..60_000i64 {
+            let keys = if i < 30_000 { &first } else { &second };
+            let values = vec![Item::Int(i), long, Item::Float(i as f64)];
+            let values = if i % 1000 == 0 {
+                values
+            } else {
+                vec![Item::Int(i); 3]
+            };
+            list.push(value.push(Object::Dict(Dict::with_shared_keys(
+                keys.clone(),
+                values.into(),
+            ))));
+        }
+        let root = value.push(Object::List(list));
+        value.set_root(root);
+        value
+    }
+
+    /// Takes what it is given, a write at a time.
+    struct Pieces(Vec<Vec<u8>>);
+
+    impl std::io::Write for Pieces {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn streaming_writes_the_same_bytes_a_mib_at_a_time() {
+        let value = two_kinds_of_records();
+        let whole = cbor(&value);
+        assert!(whole.len() > 4 << 20, "{} bytes", whole.len());
+        for self_describe in [true, false] {
+            let mut pieces = Pieces(Vec::new());
+            let n = super::write_value(&value, self_describe, &mut pieces).unwrap();
+            let joined = pieces.0.concat();
+            let skip = if self_describe { 0 } else { 3 };
+            assert_eq!(joined, whole[skip..]);
+            assert_eq!(n as usize, joined.len());
+            // Handed on as it goes: no piece much larger than a MiB and the longest item.
+            assert!(pieces.0.len() >= 4, "{} pieces", pieces.0.len());
+            assert!(pieces.0.iter().all(|p| p.len() < super::SPILL_AT + 400_000));
+        }
+    }
+
+    /// Handing on after almost every item: a key table being encoded (its tuple key is
+    /// several items) must never be handed on before its bytes are kept.
+    #[test]
+    fn streaming_at_any_size_writes_the_same_bytes() {
+        let str_key = |v: &mut Value| v.push(Object::Str("tail".into()));
+        let tuple_key = |v: &mut Value| {
+            let inner = v.push(Object::Str("in".into()));
+            v.push(Object::Tuple(vec![inner, Item::Int(1)]))
+        };
+        for extra in [&str_key as &dyn Fn(&mut Value) -> Item, &tuple_key] {
+            let value = records(true, extra);
+            let whole = cbor(&value);
+            for spill_at in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89] {
+                let mut pieces = Pieces(Vec::new());
+                super::write_spilling_at(&value, true, &mut pieces, spill_at).unwrap();
+                assert_eq!(pieces.0.concat(), whole, "handed on at {spill_at} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_writer_is_an_error() {
+        struct Full;
+        impl std::io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let err = super::write_value(&two_kinds_of_records(), true, &mut Full).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
     }
 
     #[test]
