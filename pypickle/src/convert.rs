@@ -12,9 +12,10 @@
 //! # Ok(()) }
 //! ```
 
+use std::io::{Seek, Write};
 use std::path::Path;
 
-use crate::{check_destination, read_file_with_room, write_atomically};
+use crate::{check_destination, write_atomically, write_atomically_with, Input};
 use pypickle_core::{envelope, format, Error, ErrorKind, Format, Mode, Policy, Value};
 
 /// How [`convert`] reads and writes. Defaults: formats from the files, the default policy,
@@ -183,16 +184,22 @@ pub fn convert(
     options: &ConvertOptions,
 ) -> Result<Report, Error> {
     let (input, output) = (input.as_ref(), output.as_ref());
-    // Room for an output half as large again: it goes into this buffer (see below).
-    let bytes = read_file_with_room(input, |len| (len / 2).saturating_add(64))?;
-    let (from, payload) = identify_input(input, &bytes, options).map_err(|e| e.at(input))?;
+    // A large input is mapped, and a pickle's pages are let go as the machine passes them.
+    let file = Input::open(input)?;
+    let bytes = file.bytes();
+    let (from, payload) = identify_input(input, bytes, options).map_err(|e| e.at(input))?;
     let to = output_format(output, options).map_err(|e| e.at(output))?;
     let folder = check_destination(output, options.overwrite).map_err(|e| e.at(output))?;
-    let (value, roots) = decode(from, payload, &options.policy).map_err(|e| e.at(input))?;
+    let start = payload.as_ptr() as usize - bytes.as_ptr() as usize;
+    let passed = |n: usize| file.release_before(start + n);
+    let input_bytes = bytes.len() as u64;
+    let (mut value, roots) =
+        decode(from, payload, &options.policy, &passed).map_err(|e| e.at(input))?;
+    drop(file);
     let mut report = Report {
         from: from.name(),
         to: to.name(),
-        input_bytes: bytes.len() as u64,
+        input_bytes,
         output_bytes: 0,
         objects: value.len(),
         values: roots.len(),
@@ -200,10 +207,17 @@ pub fn convert(
         losses: Vec::new(),
         envelope: options.envelope,
     };
-    // The output goes into the input's buffer: its pages are already in memory, and the room
-    // reserved past the input usually holds the rest.
-    let mut out = bytes;
-    out.clear();
+    if to.name() == "cbor" {
+        // Streamed into the temporary file as it is encoded: the output never sits whole in
+        // memory beside the value.
+        write_atomically_with(output, &folder, options.overwrite, |out| {
+            report.output_bytes = stream_cbor(&mut value, &roots, options, out)?;
+            Ok(())
+        })
+        .map_err(|e| e.at(output))?;
+        return Ok(report);
+    }
+    let mut out = Vec::new();
     let start = options.envelope.then(|| envelope::begin(&mut out));
     encode(to, value, &roots, options, &mut out, &mut report.losses).map_err(|e| e.at(output))?;
     if let Some(start) = start {
@@ -212,6 +226,60 @@ pub fn convert(
     report.output_bytes = out.len() as u64;
     write_atomically(output, &folder, &out, options.overwrite).map_err(|e| e.at(output))?;
     Ok(report)
+}
+
+/// Writes each root of `value` as CBOR to `out` (a CBOR sequence when there are several: the
+/// stacked pickles of one file), in the envelope if the options say so (its header written
+/// last, over the room left for it), and returns the bytes written. Bare CBOR goes without the
+/// self-describe tag: cbor2 6 decodes whatever a tag wraps as immutable (frozendict, tuple),
+/// so plain data would not read back as dicts and lists.
+fn stream_cbor(
+    value: &mut Value,
+    roots: &[pypickle_core::Item],
+    options: &ConvertOptions,
+    out: &mut std::fs::File,
+) -> Result<u64, Error> {
+    let io = |e| Error::io("write the temporary file", e);
+    if !options.envelope {
+        let mut written = 0;
+        for &root in roots {
+            value.set_root(root);
+            written += pypickle_cbor::write_value(value, false, out)?;
+        }
+        return Ok(written);
+    }
+    out.write_all(&[0; envelope::HEADER_LEN]).map_err(io)?;
+    let mut payload = Checksummed {
+        out: &mut *out,
+        crc: crc32fast::Hasher::new(),
+    };
+    let mut len = 0;
+    for &root in roots {
+        value.set_root(root);
+        len += pypickle_cbor::write_value(value, true, &mut payload)?;
+    }
+    let header = envelope::header_for("cbor", payload.crc.finalize(), len)?;
+    out.rewind().map_err(io)?;
+    out.write_all(&header).map_err(io)?;
+    Ok(envelope::HEADER_LEN as u64 + len)
+}
+
+/// A writer that checksums what goes through it, for the envelope's header.
+struct Checksummed<'w> {
+    out: &'w mut std::fs::File,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for Checksummed<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 fn identify_input<'b>(
@@ -281,6 +349,7 @@ fn decode(
     from: &'static dyn Format,
     payload: &[u8],
     policy: &Policy,
+    passed: &dyn Fn(usize),
 ) -> Result<(Value, Vec<pypickle_core::Item>), Error> {
     if from.name() != "pickle" {
         let items = match from.name() {
@@ -300,7 +369,8 @@ fn decode(
         let root = value.root();
         return Ok((value, vec![root]));
     }
-    let loaded = pypickle_pickle::load(payload, &pypickle_pickle::Limits::default());
+    let loaded =
+        pypickle_pickle::load_passing(payload, &pypickle_pickle::Options::default(), passed);
     let verdict = policy.judge(&loaded.globals);
     if !verdict.accepted() {
         return Err(Error::unsafe_content(verdict));
@@ -351,15 +421,8 @@ fn encode(
         value.set_root(root);
         if to.name() == "json" {
             *losses = pypickle_json::export(&value, options.lossy, out)?;
-        } else if to.name() == "cbor" && !options.envelope {
-            // Bare CBOR without the self-describe tag: cbor2 6 decodes whatever a tag wraps as
-            // immutable (frozendict, tuple), so plain data would not read back as dicts and lists.
-            let start = out.len();
-            to.encode_value(&value, out)?;
-            if out[start..].starts_with(&pypickle_cbor::SELF_DESCRIBE) {
-                out.drain(start..start + 3);
-            }
         } else {
+            // (CBOR is streamed instead: `stream_cbor`.)
             to.encode_value(&value, out)?;
         }
     }

@@ -16,7 +16,7 @@
 //! registrations are linked in.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use pypickle_core::envelope;
@@ -35,7 +35,7 @@ mod options;
 pub mod scan;
 
 pub use convert::{convert, ConvertOptions, Report};
-use input::Input;
+use input::{read_file, Input};
 pub use options::{LoadOptions, SaveOptions};
 
 /// The format used when neither the options nor the file name say which.
@@ -290,13 +290,26 @@ pub(crate) fn write_atomically(
     bytes: &[u8],
     overwrite: bool,
 ) -> Result<(), Error> {
+    write_atomically_with(path, folder, overwrite, |file| {
+        file.write_all(bytes)
+            .map_err(|e| Error::io("write the temporary file", e))
+    })
+}
+
+/// [`write_atomically`], with `write` writing the temporary file (which it may also seek in):
+/// when it fails, the temporary file is removed and `path` is left as it was.
+pub(crate) fn write_atomically_with(
+    path: &Path,
+    folder: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&mut fs::File) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut temp = tempfile::Builder::new()
         .prefix(".pypickle-")
         .suffix(".tmp")
         .tempfile_in(folder)
         .map_err(|e| Error::io("create a temporary file beside it", e))?;
-    temp.write_all(bytes)
-        .map_err(|e| Error::io("write the temporary file", e))?;
+    write(temp.as_file_mut())?;
     temp.as_file()
         .sync_all()
         .map_err(|e| Error::io("flush the temporary file to disk", e))?;
@@ -323,29 +336,4 @@ fn sync_folder(folder: &Path) {
     if let Ok(dir) = fs::File::open(folder) {
         let _ = dir.sync_all();
     }
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    read_file_with_room(path, |_| 0)
-}
-
-/// The file's bytes, in a buffer with room for `room(length)` more bytes (see `convert`).
-pub(crate) fn read_file_with_room(path: &Path, room: fn(usize) -> usize) -> Result<Vec<u8>, Error> {
-    if path.is_dir() {
-        return Err(Error::new(ErrorKind::IsDirectory).at(path));
-    }
-    let fail = |e| Error::io("read it", e).at(path);
-    let mut file = fs::File::open(path).map_err(fail)?;
-    let len = file.metadata().map_err(fail)?.len();
-    let mut bytes = Vec::new();
-    // The length is a hint (the file may change while read): read_to_end grows past it.
-    usize::try_from(len)
-        .ok()
-        .and_then(|len| len.checked_add(room(len)))
-        .and_then(|size| bytes.try_reserve_exact(size).ok())
-        .ok_or_else(|| {
-            Error::invalid(format!("cannot hold the {len}-byte file in memory")).at(path)
-        })?;
-    file.read_to_end(&mut bytes).map_err(fail)?;
-    Ok(bytes)
 }

@@ -395,3 +395,92 @@ fn damaged_sequences_are_errors_never_panics() {
         }
     }
 }
+
+/// A pickle of `rows` records of three fields (about 40 bytes each), then `tail` as its last
+/// item: records whose key table is copied, in CBOR of several MiB when `rows` is large.
+fn records_pickle(rows: u32, tail: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 4, b']', 0x94, b'('];
+    for i in 0..rows {
+        p.extend_from_slice(b"}\x94(\x8c\x02id\x94J");
+        p.extend_from_slice(&i.to_le_bytes());
+        p.extend_from_slice(b"\x8c\x04name\x94\x8c\x0a");
+        p.extend_from_slice(format!("user{i:06}").as_bytes());
+        p.extend_from_slice(b"\x8c\x05score\x94G");
+        p.extend_from_slice(&(f64::from(i) / 4.0).to_be_bytes());
+        p.push(b'u');
+    }
+    p.extend_from_slice(tail);
+    p.extend_from_slice(b"e.");
+    p
+}
+
+/// CBOR is streamed into the output file a MiB at a time: the bytes are those the in-memory
+/// encoder writes, bare (no self-describe tag), in the envelope (its header written last), and
+/// as a sequence for stacked pickles.
+#[test]
+fn cbor_is_streamed_to_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let large = dir.path().join("large.pkl");
+    std::fs::write(&large, records_pickle(200_000, b"")).unwrap();
+    let stacked = fixtures_dir().join("pickles/safe/stacked/three_pickles_mixed_protocols.pkl");
+    let cbor = pypickle_core::format::by_name("cbor").unwrap();
+    for input in [large.as_path(), stacked.as_path()] {
+        let bytes = std::fs::read(input).unwrap();
+        let loaded = pypickle::pickle_format::load(&bytes, &Default::default());
+        let mut value = loaded.value;
+        let mut expected = Vec::new();
+        for &root in &loaded.roots {
+            value.set_root(root);
+            let mut one = Vec::new();
+            cbor.encode_value(&value, &mut one).unwrap();
+            expected.extend_from_slice(&one[pypickle::cbor_format::SELF_DESCRIBE.len()..]);
+        }
+        let bare = dir.path().join("bare.cbor");
+        let report = convert(input, &bare, &ConvertOptions::new().overwrite(true)).unwrap();
+        assert_eq!(
+            std::fs::read(&bare).unwrap(),
+            expected,
+            "{}",
+            input.display()
+        );
+        assert_eq!(report.output_bytes, expected.len() as u64);
+
+        let mut described = Vec::new();
+        for &root in &loaded.roots {
+            value.set_root(root);
+            cbor.encode_value(&value, &mut described).unwrap();
+        }
+        let wrapped = dir.path().join("wrapped.cbor");
+        let options = ConvertOptions::new().overwrite(true).envelope(true);
+        let report = convert(input, &wrapped, &options).unwrap();
+        let written = std::fs::read(&wrapped).unwrap();
+        assert_eq!(
+            written,
+            pypickle::envelope::wrap("cbor", &described).unwrap()
+        );
+        assert_eq!(report.output_bytes, written.len() as u64);
+    }
+    assert!(std::fs::metadata(dir.path().join("bare.cbor")).is_ok());
+}
+
+/// An encoding that fails after megabytes were streamed (a list nested deeper than the
+/// writers go, at the end) leaves the existing output as it was, and no temporary file.
+#[test]
+fn a_stream_that_fails_leaves_the_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("deep.pkl");
+    // 200 lists, each appended into the one before, at the end of the top list.
+    let mut tail = b"]".repeat(201);
+    tail.extend_from_slice(&b"a".repeat(200));
+    std::fs::write(&input, records_pickle(100_000, &tail)).unwrap();
+    let output = dir.path().join("out.cbor");
+    std::fs::write(&output, b"old").unwrap();
+    let err = convert(&input, &output, &ConvertOptions::new().overwrite(true)).unwrap_err();
+    assert!(err.to_string().contains("deeper"), "{err}");
+    assert_eq!(std::fs::read(&output).unwrap(), b"old");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
