@@ -217,7 +217,10 @@ pub fn convert(
         .map_err(|e| e.at(output))?;
         return Ok(report);
     }
+    // Room for an output half as large again as the input, reserved (not touched) so that it
+    // is not copied as it grows; a reservation refused only means it grows.
     let mut out = Vec::new();
+    let _ = usize::try_from(input_bytes + input_bytes / 2).map(|n| out.try_reserve(n));
     let start = options.envelope.then(|| envelope::begin(&mut out));
     encode(to, value, &roots, options, &mut out, &mut report.losses).map_err(|e| e.at(output))?;
     if let Some(start) = start {
