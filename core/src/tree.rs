@@ -104,6 +104,39 @@ pub enum Event<'a> {
     NdArray(NdArray<'a>),
 }
 
+/// Tells a reader's caller how far it has read, every MiB (see
+/// [`crate::Format::decode_value_passing`]): a reader calls [`Progress::at`] with the start of
+/// each event, once the builder has taken everything before it.
+pub struct Progress<'p> {
+    passed: &'p dyn Fn(usize),
+    next: usize,
+}
+
+impl<'p> Progress<'p> {
+    const STEP: usize = 1 << 20;
+
+    pub fn new(passed: &'p dyn Fn(usize)) -> Self {
+        Progress {
+            passed,
+            next: Self::STEP,
+        }
+    }
+
+    /// Telling nobody.
+    pub fn none() -> Progress<'static> {
+        fn nobody(_: usize) {}
+        Progress::new(&nobody)
+    }
+
+    #[inline]
+    pub fn at(&mut self, pos: usize) {
+        if pos >= self.next {
+            (self.passed)(pos);
+            self.next = pos.saturating_add(Self::STEP);
+        }
+    }
+}
+
 /// What the builder reads from.
 pub trait Source<'a> {
     fn next(&mut self) -> Result<Event<'a>, String>;

@@ -368,7 +368,7 @@ fn decode(
                 .collect::<Result<Vec<_>, _>>()?;
             return sequence::merge(values).map_err(Error::invalid);
         }
-        let value = from.decode_value(payload, policy)?;
+        let value = from.decode_value_passing(payload, policy, passed)?;
         let root = value.root();
         return Ok((value, vec![root]));
     }

@@ -484,3 +484,55 @@ fn a_stream_that_fails_leaves_the_old_output() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
+
+/// The CBOR and MessagePack readers say how far they have read, and never read again what they
+/// said they passed: those bytes are overwritten in the mapped file as they go, and the value is
+/// the same.
+#[cfg(unix)]
+#[test]
+fn cbor_and_msgpack_readers_never_read_again_what_they_passed() {
+    use pypickle::pickle_format::reader::MappedFile;
+    use std::cell::Cell;
+    use std::os::unix::fs::FileExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("records.pkl");
+    // Records, then a long str and a large bytes payload that straddle release points.
+    let mut tail = vec![b'X'];
+    tail.extend_from_slice(&3_000_000u32.to_le_bytes());
+    tail.extend(std::iter::repeat_n(b'z', 3_000_000));
+    tail.push(0x8e); // BINBYTES8
+    tail.extend_from_slice(&2_500_000u64.to_le_bytes());
+    tail.extend((0..2_500_000u32).map(|i| (i % 253) as u8));
+    std::fs::write(&input, records_pickle(150_000, &tail)).unwrap();
+    for format in ["cbor", "msgpack"] {
+        let path = dir.path().join(format!("records.{format}"));
+        convert(&input, &path, &ConvertOptions::new()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let codec = pypickle_core::format::by_name(format).unwrap();
+        let policy = pypickle::Policy::default();
+        let expected = codec.decode_value(&bytes, &policy).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let map = MappedFile::map(&file).unwrap();
+        let spoiled = Cell::new(0usize);
+        let value = codec
+            .decode_value_passing(&map, &policy, &|n| {
+                assert!(n >= spoiled.get() && n <= bytes.len());
+                file.write_all_at(&vec![0xff; n - spoiled.get()], spoiled.get() as u64)
+                    .unwrap();
+                spoiled.set(n);
+                map.release_before(n);
+            })
+            .unwrap();
+        assert!(
+            spoiled.get() > 8 << 20,
+            "{format}: {} bytes passed",
+            spoiled.get()
+        );
+        assert_eq!(value, expected, "{format}");
+    }
+}

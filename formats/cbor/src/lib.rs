@@ -98,6 +98,18 @@ impl Format for Cbor {
         Ok(value)
     }
 
+    fn decode_value_passing(
+        &self,
+        bytes: &[u8],
+        policy: &Policy,
+        passed: &dyn Fn(usize),
+    ) -> Result<pypickle_core::Value> {
+        let progress = pypickle_core::tree::Progress::new(passed);
+        let value = value::decode_value_passing(bytes, progress)?;
+        pypickle_core::tree::judge(&value, policy)?;
+        Ok(value)
+    }
+
     fn encode_value(&self, value: &pypickle_core::Value, out: &mut Vec<u8>) -> Result<()> {
         value::encode_value(value, out)
     }

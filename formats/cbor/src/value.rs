@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use num_bigint::{BigInt, Sign};
 use pypickle_core::numpy::{Dtype, NdArray};
-use pypickle_core::tree::{self, Event, Sink, Source, Tag};
+use pypickle_core::tree::{self, Event, Progress, Sink, Source, Tag};
 use pypickle_core::{Error, Result, Value};
 
 use crate::SELF_DESCRIBE;
@@ -255,12 +255,13 @@ fn write_spilling_at(
     Ok(writer.handed as u64)
 }
 
-struct Reader<'a> {
+struct Reader<'a, 'p> {
     data: &'a [u8],
     pos: usize,
+    progress: Progress<'p>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a> Reader<'a, '_> {
     fn take(&mut self, n: u64) -> std::result::Result<&'a [u8], String> {
         let n = usize::try_from(n).map_err(|_| "length out of range")?;
         if self.data.len() - self.pos < n {
@@ -344,8 +345,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl<'a> Source<'a> for Reader<'a> {
+impl<'a> Source<'a> for Reader<'a, '_> {
     fn next(&mut self) -> std::result::Result<Event<'a>, String> {
+        self.progress.at(self.pos);
         loop {
             let start = self.pos;
             let (major, info, n) = self.head()?;
@@ -415,9 +417,16 @@ fn half(bits: u16) -> f64 {
 
 /// Decodes one CBOR item (self-describe tag optional) filling all of `bytes`.
 pub fn decode_value(bytes: &[u8]) -> Result<Value> {
+    decode_value_passing(bytes, Progress::none())
+}
+
+/// [`decode_value`], telling `progress` how far it has read (nothing the value holds borrows
+/// the bytes before).
+pub fn decode_value_passing(bytes: &[u8], progress: Progress<'_>) -> Result<Value> {
     let mut reader = Reader {
         data: bytes,
         pos: 0,
+        progress,
     };
     let value = tree::read(&mut reader).map_err(|e| Error::decode(NAME, e))?;
     if reader.pos != bytes.len() {

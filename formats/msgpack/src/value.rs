@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use num_bigint::{BigInt, Sign};
 use pypickle_core::numpy::{Dtype, NdArray};
-use pypickle_core::tree::{self, Event, Sink, Source, Tag};
+use pypickle_core::tree::{self, Event, Progress, Sink, Source, Tag};
 use pypickle_core::{Error, Result, Value};
 
 const NAME: &str = "msgpack";
@@ -216,9 +216,10 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-struct Reader<'a> {
+struct Reader<'a, 'p> {
     data: &'a [u8],
     pos: usize,
+    progress: Progress<'p>,
     /// Where the innermost extension payload ends (the input's end outside any).
     limit: usize,
     outer: Vec<usize>,
@@ -226,7 +227,7 @@ struct Reader<'a> {
 
 type R<T> = std::result::Result<T, String>;
 
-impl<'a> Reader<'a> {
+impl<'a> Reader<'a, '_> {
     fn take(&mut self, n: usize) -> R<&'a [u8]> {
         if self.limit - self.pos < n {
             return Err(format!(
@@ -333,9 +334,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl<'a> Source<'a> for Reader<'a> {
+impl<'a> Source<'a> for Reader<'a, '_> {
     fn next(&mut self) -> R<Event<'a>> {
         let start = self.pos;
+        self.progress.at(start);
         let marker = self.take(1)?[0];
         Ok(match marker {
             0x00..=0x7f => Event::Int(i64::from(marker)),
@@ -391,7 +393,7 @@ impl<'a> Source<'a> for Reader<'a> {
     }
 }
 
-impl<'a> Reader<'a> {
+impl<'a> Reader<'a, '_> {
     fn text(&mut self, n: usize, start: usize) -> R<Event<'a>> {
         let bytes = self.take(n)?;
         let text = std::str::from_utf8(bytes)
@@ -402,9 +404,16 @@ impl<'a> Reader<'a> {
 
 /// Decodes one MessagePack item filling all of `bytes`.
 pub fn decode_value(bytes: &[u8]) -> Result<Value> {
+    decode_value_passing(bytes, Progress::none())
+}
+
+/// [`decode_value`], telling `progress` how far it has read (nothing the value holds borrows
+/// the bytes before).
+pub fn decode_value_passing(bytes: &[u8], progress: Progress<'_>) -> Result<Value> {
     let mut reader = Reader {
         data: bytes,
         pos: 0,
+        progress,
         limit: bytes.len(),
         outer: Vec::new(),
     };
