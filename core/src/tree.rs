@@ -9,7 +9,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::{
-    CallKind, GlobalRef, Instance, Item, Object, ObjectId, Policy, SharedKeys, Target, Usage, Value,
+    CallKind, Dict, GlobalRef, Instance, Item, Object, ObjectId, Policy, SharedKeys, Target, Usage,
+    Value,
 };
 use num_bigint::BigInt;
 
@@ -362,7 +363,9 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             return Ok(());
         }
         let cacheable = self.sink.written().is_some() && table.iter().all(|&k| self.constant(k));
-        let first = self.key_spans.len();
+        // This table's key spans, kept aside until its last key: the values between its keys
+        // may be records of other tables, whose keys are kept meanwhile.
+        let mut spans = Vec::new();
         for (&k, &v) in table.iter().zip(values) {
             if cacheable {
                 let start = self.sink.written().unwrap_or(0);
@@ -373,13 +376,15 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
                 let bytes = self.sink.since(start);
                 let at = self.key_bytes.len();
                 self.key_bytes.extend_from_slice(bytes);
-                self.key_spans.push(at..self.key_bytes.len());
+                spans.push(at..self.key_bytes.len());
             } else {
                 self.item(k)?;
             }
             self.item(v)?;
         }
         if cacheable {
+            let first = self.key_spans.len();
+            self.key_spans.extend(spans);
             self.key_encodings
                 .insert(Arc::as_ptr(table), (table.clone(), first));
         }
@@ -532,6 +537,8 @@ pub fn read<'a>(source: &mut impl Source<'a>) -> Result<Value, String> {
         value: Value::new(),
         shared: Vec::new(),
         depth: 0,
+        map_depth: 0,
+        key_tables: Vec::new(),
     };
     let root = reader.item(source)?;
     reader.value.set_root(root);
@@ -542,7 +549,22 @@ struct Reader {
     value: Value,
     shared: Vec<Item>,
     depth: usize,
+    /// How many maps the map being read is inside.
+    map_depth: usize,
+    /// By map depth, the keys of the last map read there whose keys were a few distinct strs,
+    /// and, once a later map there had the same keys, the key table they share.
+    key_tables: Vec<KeyTable>,
 }
+
+/// See [`Reader::map`].
+#[derive(Default)]
+struct KeyTable {
+    keys: Vec<Item>,
+    shared: Option<SharedKeys>,
+}
+
+/// Maps with more keys than this never share them (the distinctness check is quadratic).
+const MAX_SHARED_KEYS: usize = 32;
 
 impl Reader {
     fn item<'a>(&mut self, src: &mut impl Source<'a>) -> Result<Item, String> {
@@ -571,13 +593,10 @@ impl Reader {
                 self.value.push(Object::List(items))
             }
             Event::Map(n) => {
-                let mut pairs = Vec::with_capacity(n.min(4096));
-                for _ in 0..n {
-                    let k = self.item(src)?;
-                    let v = self.item(src)?;
-                    pairs.push((k, v));
-                }
-                self.value.push(Object::Dict(pairs.into()))
+                self.map_depth += 1;
+                let dict = self.map(n, src);
+                self.map_depth -= 1;
+                self.value.push(Object::Dict(dict?))
             }
             Event::Tag(tag) => {
                 let item = self.tagged(tag, src)?;
@@ -588,6 +607,75 @@ impl Reader {
         };
         self.depth -= 1;
         Ok(item)
+    }
+
+    /// A map of `n` pairs. A map whose keys are, in order, the strs of the last map read at
+    /// its depth shares their key table, as the records of a pickle do: a list of records reads
+    /// its keys once, not once per record (CBOR and MessagePack have no shared strs).
+    fn map<'a>(&mut self, n: usize, src: &mut impl Source<'a>) -> Result<Dict, String> {
+        let level = self.map_depth;
+        if self.key_tables.len() < level {
+            self.key_tables.resize_with(level, KeyTable::default);
+        }
+        // Taken out while the map is read: maps inside it have their own.
+        let table = std::mem::take(&mut self.key_tables[level - 1]);
+        let mut same = n > 0 && table.keys.len() == n;
+        let mut flat = Vec::with_capacity(2 * n.min(4096));
+        for i in 0..n {
+            let event = src.next()?;
+            let key = match &event {
+                Event::Text(text) if same && self.is_str(table.keys[i], text) => {
+                    if self.depth >= MAX_DEPTH {
+                        return Err(format!("the input nests deeper than {MAX_DEPTH} levels"));
+                    }
+                    table.keys[i]
+                }
+                _ => {
+                    same = false;
+                    self.event(event, src)?
+                }
+            };
+            flat.push(key);
+            flat.push(self.item(src)?);
+        }
+        if same {
+            let shared = table
+                .shared
+                .clone()
+                .unwrap_or_else(|| Arc::new(table.keys.clone().into_boxed_slice()));
+            let values = flat.iter().skip(1).step_by(2).copied().collect();
+            let dict = Dict::with_shared_keys(shared.clone(), values);
+            self.key_tables[level - 1] = KeyTable {
+                keys: table.keys,
+                shared: Some(shared),
+            };
+            return Ok(dict);
+        }
+        let mut table = table;
+        if n > 0 && n <= MAX_SHARED_KEYS && self.distinct_strs(flat.iter().step_by(2)) {
+            table.keys.clear();
+            table.keys.extend(flat.iter().step_by(2));
+            table.shared = None;
+        }
+        self.key_tables[level - 1] = table;
+        Ok(Dict::from_flat(flat))
+    }
+
+    fn is_str(&self, item: Item, text: &str) -> bool {
+        matches!(item, Item::Ref(id) if matches!(self.value.get(id), Object::Str(s) if s == text))
+    }
+
+    fn distinct_strs<'k>(&self, keys: impl Iterator<Item = &'k Item> + Clone) -> bool {
+        let text = |item: &Item| match item {
+            Item::Ref(id) => match self.value.get(*id) {
+                Object::Str(s) => Some(s.as_str()),
+                _ => None,
+            },
+            _ => None,
+        };
+        keys.clone()
+            .enumerate()
+            .all(|(i, a)| text(a).is_some_and(|a| keys.clone().take(i).all(|b| text(b) != Some(a))))
     }
 
     fn elements<'a>(&mut self, n: usize, src: &mut impl Source<'a>) -> Result<Vec<Item>, String> {

@@ -625,6 +625,107 @@ mod tests {
         assert!(err.to_string().contains("disk full"), "{err}");
     }
 
+    /// Records whose values are records of another table (first met between the outer
+    /// table's keys) encode as dicts with their own keys do. (The keys of the inner table
+    /// were once kept between the outer table's, which then copied an inner key.)
+    #[test]
+    fn records_inside_records_encode_as_plain_dicts_do() {
+        let nested = |shared: bool| {
+            let mut value = Value::new();
+            let (a, b, x) = (
+                value.push(Object::Str("a".into())),
+                value.push(Object::Str("b".into())),
+                value.push(Object::Str("x".into())),
+            );
+            let outer: SharedKeys = Arc::new(vec![a, b].into_boxed_slice());
+            let inner: SharedKeys = Arc::new(vec![x].into_boxed_slice());
+            let dict = |table: &SharedKeys, values: Vec<Item>| match shared {
+                true => Dict::with_shared_keys(table.clone(), values.into()),
+                false => table.iter().copied().zip(values).collect(),
+            };
+            let mut list = Vec::new();
+            for i in 0..3 {
+                let inside = value.push(Object::Dict(dict(&inner, vec![Item::Int(i)])));
+                let d = dict(&outer, vec![inside, Item::Int(-i)]);
+                list.push(value.push(Object::Dict(d)));
+            }
+            let root = value.push(Object::List(list));
+            value.set_root(root);
+            value
+        };
+        assert_eq!(cbor(&nested(true)), cbor(&nested(false)));
+    }
+
+    /// The dicts of a value, in arena order, with their key tables' addresses (if shared).
+    fn tables(value: &Value) -> Vec<Option<*const Box<[Item]>>> {
+        value
+            .objects()
+            .iter()
+            .filter_map(|o| match o {
+                Object::Dict(d) => Some(d.shared_keys().map(Arc::as_ptr)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `value` written and read back, checked to write the same bytes again.
+    fn read_back(value: &Value) -> Value {
+        let bytes = cbor(value);
+        let read = super::decode_value(&bytes).unwrap();
+        assert_eq!(cbor(&read), bytes);
+        read
+    }
+
+    /// Maps with the keys of the map before them at their depth share one key table when read;
+    /// a map inside one (read between its keys) has its own; a map whose keys differ, or repeat,
+    /// or are not all strs, has its own keys.
+    #[test]
+    fn maps_read_with_the_keys_of_the_last_map_share_them() {
+        let mut value = Value::new();
+        let key = |value: &mut Value, s: &str| value.push(Object::Str(s.into()));
+        let mut outer = Vec::new();
+        for i in 0..4 {
+            let (x, y) = (key(&mut value, "x"), key(&mut value, "y"));
+            let inner = value.push(Object::Dict(Dict::from(vec![(x, Item::Int(i))])));
+            let (a, b) = (key(&mut value, "a"), key(&mut value, "b"));
+            outer.push(value.push(Object::Dict(Dict::from(vec![
+                (a, inner),
+                (b, Item::Int(i)),
+            ]))));
+            let _ = y;
+        }
+        // Keys in another order, a repeated key, an int key: each of its own.
+        let (b, a) = (key(&mut value, "b"), key(&mut value, "a"));
+        outer.push(value.push(Object::Dict(Dict::from(vec![
+            (b, Item::None),
+            (a, Item::None),
+        ]))));
+        let (a1, a2) = (key(&mut value, "a"), key(&mut value, "a"));
+        outer.push(value.push(Object::Dict(Dict::from(vec![
+            (a1, Item::None),
+            (a2, Item::None),
+        ]))));
+        outer.push(value.push(Object::Dict(Dict::from(vec![(Item::Int(1), Item::None)]))));
+        let root = value.push(Object::List(outer));
+        value.set_root(root);
+
+        let read = read_back(&value);
+        let t = tables(&read);
+        // Arena order: inner 0, outer 0, inner 1, outer 1, ...: the first of each is plain, the
+        // later ones share one table per depth.
+        assert_eq!(t.len(), 11);
+        assert!(t[0].is_none() && t[1].is_none(), "{t:?}");
+        let (inner, outer) = (t[2].unwrap(), t[3].unwrap());
+        assert_ne!(inner, outer);
+        for k in 1..4 {
+            assert_eq!(t[2 * k], Some(inner), "{t:?}");
+            assert_eq!(t[2 * k + 1], Some(outer), "{t:?}");
+        }
+        assert!(t[8..].iter().all(Option::is_none), "{t:?}");
+        // Read again from what the shared tables write: the same.
+        assert_eq!(read_back(&read), read);
+    }
+
     #[test]
     fn records_encode_as_dicts_with_their_own_keys_do() {
         // A str key: written once, then copied. A tuple key referenced by every record (and as a
