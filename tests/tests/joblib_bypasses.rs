@@ -74,12 +74,17 @@ fn every_bypass_file_is_tested() {
 /// `__setstate__` attribute, which its next BUILD calls on a state list; an object's
 /// `__dict__` made the dict the wrapper's state is; pickle's unpickler table rewritten
 /// through a joblib alias of the unpickler class. Round 6: `numpy.dtype(w)` is the dtype `w`
-/// itself, and a BUILD on it sets the state of the dtype a wrapper uses. None is safe, and
-/// none is skipped as no pickle (a folder scan skips those).
+/// itself, and a BUILD on it sets the state of the dtype a wrapper uses. Round 7 (against
+/// the `numpy.memmap` and StringDType rules): `builtins.exec`, `numpy.memmap` and `io.open`
+/// under other names (`six.exec_`, `mpmath.libmp.backend.exec_`, `numpy.matlib.memmap`, the
+/// array API shims of scikit-learn and SciPy, `joblib.numpy_pickle.make_memmap`,
+/// `tokenize._builtin_open`), and nine attempts on the new rules that were already refused.
+/// None is safe, and none is skipped as no pickle (a folder scan skips those).
 #[rstest]
 #[case::round3("round3", 40)]
 #[case::round5("round5", 9)]
 #[case::round6("round6", 4)]
+#[case::round7("round7", 18)]
 fn no_later_round_bypass_is_safe_or_skipped(#[case] round: &str, #[case] count: usize) {
     let dir = folder().join(round);
     let names = joblib_files(&dir);

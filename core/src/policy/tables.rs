@@ -54,6 +54,8 @@ const BUILDER_TYPE: &str = "builds classes from data (type(name, bases, dict) at
 const BUILDER_THREADS: &str =
     "vendored cloudpickle and loky: builds functions from code, starts processes";
 const LOADER: &str = "loads a nested pickle or another stream that can run code";
+const REEXPORTS_NUMPY: &str =
+    "re-exports numpy's namespace, its file functions and loaders (load, save, fromfile, memmap) included";
 const LEGACY_ARRAYS: &str = "joblib's legacy array wrapper: joblib reads a file the pickle names (NDArrayWrapper with numpy.load, pickles allowed)";
 const PY2_LOADER: &str = "Python 2 pickle module: a nested loader";
 const LOADER_FILES: &str = "reads and writes files and URLs, pickles included";
@@ -116,7 +118,7 @@ const UUID_PURE: &str = "pure: hashes or random bytes, no process";
 
 /// Dangerous modules and globals. Each entry covers its path and everything under it at a dot
 /// boundary: submodules of a module, attributes walked from a global.
-pub static DANGEROUS: [Entry; 405] = [
+pub static DANGEROUS: [Entry; 409] = [
     m("BaseHTTPServer", PY2_NETWORK),
     m("CGIHTTPServer", PY2_NETWORK),
     m("Cython", PACKAGES),
@@ -167,6 +169,7 @@ pub static DANGEROUS: [Entry; 405] = [
     m("aiohttp", NETWORK),
     m("annotationlib", CODE_ANNOTATIONS),
     m("antigravity", PROCESS),
+    m("array_api_compat", REEXPORTS_NUMPY),
     m("asynchat", NETWORK),
     m("asyncio", THREADS),
     m("asyncore", NETWORK),
@@ -317,6 +320,7 @@ pub static DANGEROUS: [Entry; 405] = [
     m("numpy.lib.utils", IMPORT),
     g("numpy.load", LOADER),
     g("numpy.loadtxt", FILES),
+    m("numpy.matlib", REEXPORTS_NUMPY),
     g("numpy.memmap", FILES),
     g("numpy.rec.fromfile", FILES),
     g("numpy.recfromcsv", FILES),
@@ -391,6 +395,7 @@ pub static DANGEROUS: [Entry; 405] = [
     m("rlcompleter", CODE),
     m("robotparser", PY2_NETWORK),
     m("runpy", CODE),
+    m("scipy._lib.array_api_compat", REEXPORTS_NUMPY),
     m("select", NETWORK),
     m("selectors", NETWORK),
     m("setuptools", PACKAGES),
@@ -400,6 +405,7 @@ pub static DANGEROUS: [Entry; 405] = [
     m("site", STATE_SITE),
     m("sitecustomize", STATE_SITE),
     m("sklearn.datasets", NETWORK_FILES),
+    m("sklearn.externals.array_api_compat", REEXPORTS_NUMPY),
     g("sklearn.externals.joblib.Memory", FILES),
     g("sklearn.externals.joblib.Parallel", THREADS),
     g("sklearn.externals.joblib.dump", FILES),
@@ -767,21 +773,30 @@ pub static ATTRIBUTE_MODULES: [NameEntry; 50] = [
 
 /// Attribute names dangerous at any step of a name, whatever the module: re-exports such as
 /// `from os import system` reach the same function.
-pub static DANGEROUS_NAMES: [NameEntry; 57] = [
+pub static DANGEROUS_NAMES: [NameEntry; 77] = [
+    n("CodeType", BUILDER),
+    n("FunctionType", BUILDER),
+    n("LambdaType", BUILDER),
     n("LoadLibrary", NATIVE),
     n("NDArrayWrapper", LEGACY_ARRAYS),
     n("Popen", PROCESS),
     n("ZNDArrayWrapper", LEGACY_ARRAYS),
+    n("_builtin_open", FILES),
     n("_run_code", CODE),
     n("_run_module_as_main", CODE),
     n("_run_module_code", CODE),
     n("breakpoint", DEBUG),
     n("check_call", PROCESS),
     n("check_output", PROCESS),
+    n("concurrency_safe_rename", FILES),
+    n("copy2", FILES),
+    n("copyfile", FILES),
+    n("copytree", FILES),
     n("delattr", WALKER),
     n("dlopen", NATIVE),
     n("eval", CODE),
     n("exec", CODE),
+    n("exec_", CODE),
     n("execfile", CODE),
     n("execl", PROCESS),
     n("execle", PROCESS),
@@ -793,13 +808,19 @@ pub static DANGEROUS_NAMES: [NameEntry; 57] = [
     n("execvpe", PROCESS),
     n("fork", PROCESS),
     n("forkpty", PROCESS),
+    n("fromfile", FILES),
+    n("fromregex", FILES),
+    n("genfromtxt", FILES),
     n("getattr", WALKER),
     n("getoutput", PROCESS),
     n("getstatusoutput", PROCESS),
     n("globals", INTERNALS),
     n("import_module", IMPORT),
     n("load_library", NATIVE),
+    n("loadtxt", FILES),
     n("locals", INTERNALS),
+    n("make_memmap", FILES),
+    n("memmap", FILES),
     n("open", FILES),
     n("pipepager", PROCESS),
     n("popen", PROCESS),
@@ -808,11 +829,16 @@ pub static DANGEROUS_NAMES: [NameEntry; 57] = [
     n("popen4", PROCESS),
     n("posix_spawn", PROCESS),
     n("posix_spawnp", PROCESS),
+    n("rename_file", FILES),
     n("resolve_name", WALKER),
+    n("rmtree", FILES),
     n("run_module", CODE),
     n("run_path", CODE),
     n("runcode", CODE),
     n("runsource", CODE),
+    n("savetxt", FILES),
+    n("savez", FILES),
+    n("savez_compressed", FILES),
     n("setattr", WALKER),
     n("spawnl", PROCESS),
     n("spawnle", PROCESS),
@@ -829,7 +855,7 @@ pub static DANGEROUS_NAMES: [NameEntry; 57] = [
 
 /// Method names dangerous when walked to (a step after the first of a dotted name), whatever the
 /// class: `numpy.ndarray.tofile`, `pandas.DataFrame.to_pickle`, `pathlib.Path.write_text`.
-pub static DANGEROUS_METHODS: [NameEntry; 49] = [
+pub static DANGEROUS_METHODS: [NameEntry; 47] = [
     n("chmod", FILES),
     n("chown", FILES),
     n("dump", FILES),
@@ -850,13 +876,11 @@ pub static DANGEROUS_METHODS: [NameEntry; 49] = [
     n("read_text", FILES),
     n("rename", FILES),
     n("rmdir", FILES),
-    n("rmtree", FILES),
     n("run", CODE),
     n("runcall", DEBUG),
     n("runctx", DEBUG),
     n("runeval", DEBUG),
     n("save", FILES),
-    n("savez", FILES),
     n("spawn", PROCESS),
     n("symlink_to", FILES),
     n("to_clipboard", PROCESS),
