@@ -415,13 +415,8 @@ fn half(bits: u16) -> f64 {
     }
 }
 
-/// Decodes one CBOR item (self-describe tag optional) filling all of `bytes`.
-pub fn decode_value(bytes: &[u8]) -> Result<Value> {
-    decode_value_passing(bytes, Progress::none())
-}
-
-/// [`decode_value`], telling `progress` how far it has read (nothing the value holds borrows
-/// the bytes before).
+/// Decodes one CBOR item (self-describe tag optional) filling all of `bytes`, telling `progress` how far it has read
+/// (nothing the value holds borrows the bytes before).
 pub fn decode_value_passing(bytes: &[u8], progress: Progress<'_>) -> Result<Value> {
     let mut reader = Reader {
         data: bytes,
@@ -671,7 +666,8 @@ mod tests {
     /// `value` written and read back, checked to write the same bytes again.
     fn read_back(value: &Value) -> Value {
         let bytes = cbor(value);
-        let read = super::decode_value(&bytes).unwrap();
+        let read =
+            super::decode_value_passing(&bytes, pypickle_core::tree::Progress::none()).unwrap();
         assert_eq!(cbor(&read), bytes);
         read
     }

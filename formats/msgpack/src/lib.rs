@@ -83,9 +83,7 @@ impl Format for MessagePack {
     /// Python values in the conventions of docs/conversion.md; the globals the value references
     /// are judged with `policy`, so a crafted file cannot smuggle a dangerous call into a pickle.
     fn decode_value(&self, bytes: &[u8], policy: &Policy) -> Result<pypickle_core::Value> {
-        let value = value::decode_value(bytes)?;
-        pypickle_core::tree::judge(&value, policy)?;
-        Ok(value)
+        self.decode_value_passing(bytes, policy, &|_| {})
     }
 
     fn decode_value_passing(

@@ -402,13 +402,8 @@ impl<'a> Reader<'a, '_> {
     }
 }
 
-/// Decodes one MessagePack item filling all of `bytes`.
-pub fn decode_value(bytes: &[u8]) -> Result<Value> {
-    decode_value_passing(bytes, Progress::none())
-}
-
-/// [`decode_value`], telling `progress` how far it has read (nothing the value holds borrows
-/// the bytes before).
+/// Decodes one MessagePack item filling all of `bytes`, telling `progress` how far it has read
+/// (nothing the value holds borrows the bytes before).
 pub fn decode_value_passing(bytes: &[u8], progress: Progress<'_>) -> Result<Value> {
     let mut reader = Reader {
         data: bytes,
@@ -436,6 +431,10 @@ mod tests {
     use super::*;
     use pypickle_core::{Item, Object};
 
+    fn decode(bytes: &[u8]) -> pypickle_core::Result<Value> {
+        super::decode_value_passing(bytes, pypickle_core::tree::Progress::none())
+    }
+
     #[test]
     fn ints_of_every_width_round_trip() {
         for v in [
@@ -459,13 +458,13 @@ mod tests {
         ] {
             let mut out = Vec::new();
             encode_value(&Value::from_item(Item::Int(v)), &mut out).unwrap();
-            assert_eq!(decode_value(&out).unwrap().root(), Item::Int(v), "{v}");
+            assert_eq!(decode(&out).unwrap().root(), Item::Int(v), "{v}");
         }
         let mut value = Value::new();
         let big = value.push(Object::BigInt(Box::new(BigInt::from(u64::MAX) * 7)));
         value.set_root(big);
         let mut out = Vec::new();
         encode_value(&value, &mut out).unwrap();
-        assert_eq!(decode_value(&out).unwrap().objects()[0], value.objects()[0]);
+        assert_eq!(decode(&out).unwrap().objects()[0], value.objects()[0]);
     }
 }
