@@ -207,11 +207,11 @@ pub fn convert(
         losses: Vec::new(),
         envelope: options.envelope,
     };
-    if to.name() == "cbor" {
+    if matches!(to.name(), "cbor" | "pickle") {
         // Streamed into the temporary file as it is encoded: the output never sits whole in
         // memory beside the value.
         write_atomically_with(output, &folder, options.overwrite, |out| {
-            report.output_bytes = stream_cbor(&mut value, &roots, options, out)?;
+            report.output_bytes = stream(to.name(), &mut value, &roots, options, out)?;
             Ok(())
         })
         .map_err(|e| e.at(output))?;
@@ -231,23 +231,32 @@ pub fn convert(
     Ok(report)
 }
 
-/// Writes each root of `value` as CBOR to `out` (a CBOR sequence when there are several: the
-/// stacked pickles of one file), in the envelope if the options say so (its header written
-/// last, over the room left for it), and returns the bytes written. Bare CBOR goes without the
-/// self-describe tag: cbor2 6 decodes whatever a tag wraps as immutable (frozendict, tuple),
-/// so plain data would not read back as dicts and lists.
-fn stream_cbor(
+/// Writes each root of `value` as CBOR or as a pickle (`format`) to `out`, one after the
+/// other (a CBOR sequence, or stacked pickles, when there are several), in the envelope if the
+/// options say so (its header written last, over the room left for it), and returns the bytes
+/// written. Bare CBOR goes without the self-describe tag: cbor2 6 decodes whatever a tag wraps
+/// as immutable (frozendict, tuple), so plain data would not read back as dicts and lists.
+fn stream(
+    format: &'static str,
     value: &mut Value,
     roots: &[pypickle_core::Item],
     options: &ConvertOptions,
     out: &mut std::fs::File,
 ) -> Result<u64, Error> {
+    let write = |value: &Value, to: &mut dyn Write| match format {
+        "cbor" => pypickle_cbor::write_value(value, options.envelope, to),
+        _ => pypickle_pickle::write::write_value_to(
+            value,
+            pypickle_pickle::ser::DEFAULT_PROTOCOL,
+            to,
+        ),
+    };
     let io = |e| Error::io("write the temporary file", e);
     if !options.envelope {
         let mut written = 0;
         for &root in roots {
             value.set_root(root);
-            written += pypickle_cbor::write_value(value, false, out)?;
+            written += write(value, out)?;
         }
         return Ok(written);
     }
@@ -259,9 +268,9 @@ fn stream_cbor(
     let mut len = 0;
     for &root in roots {
         value.set_root(root);
-        len += pypickle_cbor::write_value(value, true, &mut payload)?;
+        len += write(value, &mut payload)?;
     }
-    let header = envelope::header_for("cbor", payload.crc.finalize(), len)?;
+    let header = envelope::header_for(format, payload.crc.finalize(), len)?;
     out.rewind().map_err(io)?;
     out.write_all(&header).map_err(io)?;
     Ok(envelope::HEADER_LEN as u64 + len)
@@ -425,7 +434,7 @@ fn encode(
         if to.name() == "json" {
             *losses = pypickle_json::export(&value, options.lossy, out)?;
         } else {
-            // (CBOR is streamed instead: `stream_cbor`.)
+            // (CBOR and pickle are streamed instead: `stream`.)
             to.encode_value(&value, out)?;
         }
     }

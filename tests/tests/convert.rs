@@ -536,3 +536,44 @@ fn cbor_and_msgpack_readers_never_read_again_what_they_passed() {
         assert_eq!(value, expected, "{format}");
     }
 }
+
+/// Pickle output is streamed into the file too: bare or in the envelope, one pickle or stacked
+/// ones, from a pickle or from CBOR, the bytes are those the in-memory writer writes.
+#[test]
+fn pickle_is_streamed_to_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let large = dir.path().join("large.pkl");
+    std::fs::write(&large, records_pickle(150_000, b"")).unwrap();
+    let large_cbor = dir.path().join("large.cbor");
+    convert(&large, &large_cbor, &ConvertOptions::new()).unwrap();
+    let stacked = fixtures_dir().join("pickles/safe/stacked/three_pickles_mixed_protocols.pkl");
+    let pickle = pypickle_core::format::by_name("pickle").unwrap();
+    let cbor = pypickle_core::format::by_name("cbor").unwrap();
+    let policy = pypickle::Policy::default();
+    for input in [large.as_path(), stacked.as_path(), large_cbor.as_path()] {
+        let bytes = std::fs::read(input).unwrap();
+        let (mut value, roots) = if input.extension().unwrap() == "cbor" {
+            let value = cbor.decode_value(&bytes, &policy).unwrap();
+            let root = value.root();
+            (value, vec![root])
+        } else {
+            let loaded = pypickle::pickle_format::load(&bytes, &Default::default());
+            (loaded.value, loaded.roots)
+        };
+        let mut expected = Vec::new();
+        for &root in &roots {
+            value.set_root(root);
+            pickle.encode_value(&value, &mut expected).unwrap();
+        }
+        let back = dir.path().join("back.pkl");
+        let report = convert(input, &back, &ConvertOptions::new().overwrite(true)).unwrap();
+        let written = std::fs::read(&back).unwrap();
+        assert!(written == expected, "{}", input.display());
+        assert_eq!(report.output_bytes, written.len() as u64);
+        let wrapped = dir.path().join("wrapped.pkl");
+        let options = ConvertOptions::new().overwrite(true).envelope(true);
+        convert(input, &wrapped, &options).unwrap();
+        let written = std::fs::read(&wrapped).unwrap();
+        assert!(written == pypickle::envelope::wrap("pickle", &expected).unwrap());
+    }
+}

@@ -52,6 +52,8 @@
 //! Frames (protocol ≥ 4) are cut as CPython cuts them: a frame closes at the first value boundary
 //! after 64 KiB, and str/bytes payloads of 64 KiB or more are written outside frames.
 
+use std::io::Write;
+
 use pypickle_core::{CallKind, Error, Instance, Item, Object, ObjectId, Value};
 
 /// The protocol [`write_value`] and [`crate::ser::to_vec`] callers should use when they have no
@@ -575,23 +577,8 @@ pub fn write_value(value: &Value, protocol: u8) -> Result<Vec<u8>, Error> {
 
 /// Appends `value`, pickled with `protocol` (0 to 5), to `out`. On error `out` is left as it was.
 pub fn write_value_into(value: &Value, protocol: u8, out: &mut Vec<u8>) -> Result<(), Error> {
-    if protocol > HIGHEST_PROTOCOL {
-        return Err(encode_error(format!(
-            "unsupported pickle protocol {protocol} (0 to {HIGHEST_PROTOCOL} are supported)"
-        )));
-    }
-    let refs = analyse(value, protocol)?;
     let start = out.len();
-    let buf = std::mem::take(out);
-    let mut writer = ValueWriter {
-        value,
-        em: Emitter::new(buf, protocol),
-        refs,
-        memo: vec![NO_MEMO; value.len()],
-        next_memo: 0,
-        next_buffer: 0,
-        tasks: Vec::new(),
-    };
+    let mut writer = ValueWriter::new(value, protocol, std::mem::take(out))?;
     match writer.run() {
         Ok(()) => {
             *out = writer.em.finish();
@@ -605,6 +592,22 @@ pub fn write_value_into(value: &Value, protocol: u8, out: &mut Vec<u8>) -> Resul
         }
     }
 }
+
+/// Writes `value`, pickled with `protocol` (0 to 5), to `to` as it is written, a MiB of whole
+/// frames at a time, and returns how many bytes it wrote. The pickle never sits whole in memory.
+pub fn write_value_to(value: &Value, protocol: u8, to: &mut dyn Write) -> Result<u64, Error> {
+    let mut writer = ValueWriter::new(value, protocol, Vec::new())?;
+    writer.to = Some(to);
+    writer.run()?;
+    let rest = writer.em.finish();
+    let to = writer.to.take().expect("set above");
+    to.write_all(&rest)
+        .map_err(|e| Error::io("write the output", e))?;
+    Ok(writer.handed + rest.len() as u64)
+}
+
+/// How much whole frames a streaming writer holds before handing them on.
+const HAND_ON_AT: usize = 1 << 20;
 
 const NO_MEMO: u32 = u32::MAX;
 
@@ -878,7 +881,7 @@ enum Task {
     },
 }
 
-struct ValueWriter<'v> {
+struct ValueWriter<'v, 'w> {
     value: &'v Value,
     em: Emitter,
     refs: Vec<u8>,
@@ -886,14 +889,51 @@ struct ValueWriter<'v> {
     next_memo: u32,
     next_buffer: u32,
     tasks: Vec<Task>,
+    /// Where whole frames go as they close, for [`write_value_to`] (none: all stay in `em`).
+    to: Option<&'w mut dyn Write>,
+    /// Bytes handed to `to`.
+    handed: u64,
 }
 
-impl<'v> ValueWriter<'v> {
+impl<'v, 'w> ValueWriter<'v, 'w> {
+    fn new(value: &'v Value, protocol: u8, buf: Vec<u8>) -> Result<Self, Error> {
+        if protocol > HIGHEST_PROTOCOL {
+            return Err(encode_error(format!(
+                "unsupported pickle protocol {protocol} (0 to {HIGHEST_PROTOCOL} are supported)"
+            )));
+        }
+        Ok(ValueWriter {
+            value,
+            em: Emitter::new(buf, protocol),
+            refs: analyse(value, protocol)?,
+            memo: vec![NO_MEMO; value.len()],
+            next_memo: 0,
+            next_buffer: 0,
+            tasks: Vec::new(),
+            to: None,
+            handed: 0,
+        })
+    }
+
     fn run(&mut self) -> Result<(), Error> {
         self.tasks.push(Task::Save(self.value.root()));
         while let Some(task) = self.tasks.pop() {
             self.step(task)?;
+            if self.to.is_some() && self.em.flushable() >= HAND_ON_AT {
+                self.hand_on()?;
+            }
         }
+        Ok(())
+    }
+
+    #[cold]
+    fn hand_on(&mut self) -> Result<(), Error> {
+        let ready = self.em.take_flushable();
+        if let Some(to) = self.to.as_deref_mut() {
+            to.write_all(&ready)
+                .map_err(|e| Error::io("write the output", e))?;
+        }
+        self.handed += ready.len() as u64;
         Ok(())
     }
 

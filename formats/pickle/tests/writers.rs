@@ -1400,3 +1400,44 @@ fn same_graph_sees_sharing_and_contents() {
     other.set_root(root);
     assert!(same_graph(&shared, &other).is_err());
 }
+
+/// `write_value_to` hands whole frames on as it goes and writes what `write_value` writes, at
+/// every protocol, for a value of several MiB with shared objects (memo GETs across the pieces)
+/// and a payload larger than a frame.
+#[test]
+fn streamed_values_are_the_bytes_written_whole() {
+    struct Pieces(Vec<Vec<u8>>);
+    impl std::io::Write for Pieces {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut value = Value::new();
+    let shared = value.push(Object::Str("shared".into()));
+    let big = value.push(Object::Bytes(vec![7; 200_000]));
+    let mut items = Vec::new();
+    for i in 0..120_000i64 {
+        let text = value.push(Object::Str(format!("row {i}").into()));
+        items.push(value.push(Object::Tuple(vec![Item::Int(i), text, shared])));
+    }
+    items.push(big);
+    let root = value.push(Object::List(items));
+    value.set_root(root);
+    for protocol in 0..=5 {
+        let whole = write_value(&value, protocol).unwrap();
+        let mut pieces = Pieces(Vec::new());
+        let n = pypickle_pickle::write::write_value_to(&value, protocol, &mut pieces).unwrap();
+        assert!(
+            pieces.0.len() >= 3,
+            "protocol {protocol}: {} pieces",
+            pieces.0.len()
+        );
+        let joined = pieces.0.concat();
+        assert_eq!(n as usize, joined.len());
+        assert!(joined == whole, "protocol {protocol}");
+    }
+}
