@@ -1105,3 +1105,63 @@ fn security_doc_lists_the_tables() {
         assert!(want.contains(&format!("`{}`", e.path)), "{}", e.path);
     }
 }
+
+/// Dangerous objects re-exported under other names, as `scripts/alias_sweep.py` and the seventh
+/// red-team round found them (each path is a real re-export of the object in the comment).
+#[test]
+fn re_exports_found_by_the_alias_sweep_are_dangerous() {
+    let aliases = [
+        ("six", "exec_"),                                        // builtins.exec
+        ("mpmath.libmp.backend", "exec_"),                       // builtins.exec
+        ("botocore.vendored.six", "exec_"),                      // builtins.exec
+        ("numpy.matlib", "memmap"),                              // numpy.memmap
+        ("numpy.matlib", "load"),                                // numpy.load
+        ("sklearn.externals.array_api_compat.numpy", "memmap"),  // numpy.memmap
+        ("scipy._lib.array_api_compat.numpy", "load"),           // numpy.load
+        ("joblib.numpy_pickle", "make_memmap"),                  // numpy.memmap
+        ("tokenize", "_builtin_open"),                           // io.open
+        ("numpy._core", "fromfile"),                             // numpy.fromfile
+        ("joblib.backports", "concurrency_safe_rename"),         // os.replace
+        ("s3transfer.utils", "rename_file"),                     // os.rename
+        ("docker.context.context", "rmtree"),                    // shutil.rmtree
+        ("dataclasses", "FunctionType"),                         // types.FunctionType
+        ("jinja2.utils", "CodeType"),                            // types.CodeType
+        ("werkzeug.local", "attrgetter"),                        // operator.attrgetter
+        ("jsonschema.validators", "methodcaller"),               // operator.methodcaller
+        ("collections", "_itemgetter"),                          // operator.itemgetter
+        ("flask.cli", "itemgetter"),                             // operator.itemgetter
+        ("awscli.compat", "urlopen"),                            // urllib.request.urlopen
+        ("cfnlint.helpers", "urlretrieve"),                      // urllib.request.urlretrieve
+        ("traitlets.config", "dictConfig"),                      // logging.config.dictConfig
+        ("awscli.customizations.commands", "_open"),             // builtins.open
+        ("joblib._store_backends", "FileSystemStoreBackend"),    // open, os.replace
+        ("joblib.numpy_pickle_compat", "Unpickler"),             // pickle._Unpickler
+        ("joblib.test.test_init", "load"),                       // joblib.load
+        ("yaml.loader", "UnsafeLoader"),                         // yaml.UnsafeLoader
+        ("yaml", "CUnsafeLoader"),                               // libyaml's loader
+        ("jsonschema_path.handlers.file", "load"),               // yaml.load
+        ("scipy.datasets._fetchers", "load"),                    // numpy.load
+        ("_pyio", "open_code"),                                  // io.open_code
+        ("pandas._typing", "type_t"),                            // builtins.type
+        ("typing_extensions", "GenericMeta"),                    // builtins.type
+        ("pydantic.v1.typing", "ForwardRef"),                    // typing.ForwardRef
+        ("pydantic._internal._typing_extra", "get_type_hints"),  // typing.get_type_hints
+        ("botocore.compress", "GzipFile"),                       // gzip.GzipFile
+        ("dateutil.zoneinfo", "TarFile"),                        // tarfile.TarFile
+        ("dateutil.zoneinfo", "get_data"),                       // pkgutil.get_data
+        ("scipy._lib._testutils", "spec_from_file_location"),    // importlib.util
+        ("colorama.win32", "LibraryLoader"),                     // ctypes.LibraryLoader
+        ("botocore.endpoint_provider", "Formatter.get_field"),   // string.Formatter
+        ("enum", "bltns.compile"),                               // builtins.compile
+        ("pandas.core.frame", "fmt.save_to_buffer"),             // writes a file
+        ("trio._socket", "_stdlib_socket.socket"),               // socket.socket
+        ("docker.utils.socket", "pysocket.socket"),              // socket.socket
+        ("rsa.parallel", "mp.Process"),                          // multiprocessing
+        ("click", "launch"),                                     // starts a process
+        ("click.testing", "termui.edit"),                        // starts an editor
+        ("pandas.tests.frame.test_api", "tm.round_trip_pickle"), // loads a pickle
+    ];
+    for (module, name) in aliases {
+        assert_eq!(risk(module, name), Risk::Dangerous, "{module}.{name}");
+    }
+}
