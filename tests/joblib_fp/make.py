@@ -86,25 +86,11 @@ def safe_files():
 # ---------------------------------------------------------------- attacks (never safe)
 
 sys.path.insert(0, os.path.join(HERE, "..", "joblib_bypasses", "tricks"))
-from mk import G, GET, K, PUT, SG, U  # noqa: E402  (the opcode helpers of the bypass files)
+from mk import MAKE_FILE, PAYLOAD, U1, state, G, GET, K, PUT, SG, U  # noqa: E402  (the opcode helpers of the bypass files)
 
 WRAPPER = G("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81" + PUT(0)  # memo 0
 MEMMAP = G("numpy", "memmap") + PUT(2)  # memo 2
-U1 = G("numpy", "dtype") + U("u1") + b"\x89\x88\x87R"
-OS_SYSTEM = G("os", "system") + U("echo pwned") + b"\x85R"
-# list(itertools.starmap(memmap, [("pwned.dat", "uint8", "w+", 0, (1,))])): creates a file.
-def MAKE_FILE(memmap):
-    return (G("builtins", "list") + G("itertools", "starmap") + memmap
-            + b"](" + U("pwned.dat") + U("uint8") + U("w+") + K(0) + K(1) + b"\x85ta"
-            + b"\x86R\x85R")
-
-
-def state(items, memo=1):
-    """A dict state (memo `memo`) with `items` (key, value-bytes) in one SETITEMS."""
-    out = b"}" + PUT(memo) + b"("
-    for key, value in items:
-        out += U(key) + value
-    return out + b"u"
+OS_SYSTEM = PAYLOAD
 
 
 def memmap_wrapper(subclass=MEMMAP, key="subclass", shape=2):

