@@ -958,6 +958,20 @@ pub fn globals(value: &Value) -> Vec<GlobalRef> {
     out
 }
 
+/// A data format's [`crate::Format::decode_value_passing`]: `read` builds the value (telling
+/// `passed` how far it has read), then its globals are judged with `policy`, so that a crafted
+/// file cannot smuggle a dangerous call into a pickle.
+pub fn read_judged(
+    bytes: &[u8],
+    policy: &Policy,
+    passed: &dyn Fn(usize),
+    read: fn(&[u8], Progress<'_>) -> crate::Result<Value>,
+) -> crate::Result<Value> {
+    let value = read(bytes, Progress::new(passed))?;
+    judge(&value, policy)?;
+    Ok(value)
+}
+
 /// Judges the globals `value` references with `policy`: an unsafe value is refused.
 pub fn judge(value: &Value, policy: &Policy) -> crate::Result<()> {
     let verdict = policy.judge(&globals(value));

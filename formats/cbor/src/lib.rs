@@ -11,6 +11,7 @@ use cbor4ii::core::dec::Read as _;
 use cbor4ii::core::utils::{BufWriter, SliceReader};
 use pypickle_core::format::DecodeSink;
 use pypickle_core::guard::{decode_guarded, DEFAULT_MAX_DEPTH};
+use pypickle_core::tree::read_judged;
 use pypickle_core::{Error, Format, Policy, Registration, Result};
 
 /// The self-describe tag 55799, encoded.
@@ -90,8 +91,7 @@ impl Format for Cbor {
         with_deserializer(bytes, |de| decode_guarded(de, DEFAULT_MAX_DEPTH, sink))
     }
 
-    /// Python values in the conventions of docs/conversion.md; the globals the value references
-    /// are judged with `policy`, so a crafted file cannot smuggle a dangerous call into a pickle.
+    /// Python values in the conventions of docs/conversion.md, judged with `policy`.
     fn decode_value(&self, bytes: &[u8], policy: &Policy) -> Result<pypickle_core::Value> {
         self.decode_value_passing(bytes, policy, &|_| {})
     }
@@ -102,10 +102,7 @@ impl Format for Cbor {
         policy: &Policy,
         passed: &dyn Fn(usize),
     ) -> Result<pypickle_core::Value> {
-        let progress = pypickle_core::tree::Progress::new(passed);
-        let value = value::decode_value_passing(bytes, progress)?;
-        pypickle_core::tree::judge(&value, policy)?;
-        Ok(value)
+        read_judged(bytes, policy, passed, value::decode_value_passing)
     }
 
     fn encode_value(&self, value: &pypickle_core::Value, out: &mut Vec<u8>) -> Result<()> {
