@@ -132,7 +132,8 @@ pub fn load_value(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Value
 /// error. Feeding the list to `LoadOptions::new().strict().allow(..)` loads the file.
 ///
 /// A file of 1 MiB or more is mapped, not read: the payloads the analysis skips (a model's
-/// arrays) are never read from disk, so a large model is validated in milliseconds.
+/// arrays) are never read from disk, so a large bare pickle is validated in milliseconds (an
+/// enveloped one is read whole once, for its checksum).
 pub fn validate_modules(path: impl AsRef<Path>) -> Result<Vec<String>, Error> {
     let path = path.as_ref();
     let input = Input::open(path)?;
