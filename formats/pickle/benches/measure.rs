@@ -17,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use pypickle_pickle::reader::{map_file, MappedFile};
+use pypickle_pickle::reader::map_file;
 use pypickle_pickle::{analyze, load, load_passing, validate_modules, Limits, Options};
 
 fn bench_dir() -> PathBuf {
@@ -65,8 +65,7 @@ fn main() {
         if mode == "load-released" {
             // As the facade's `load_value` reads a large file: mapped, its pages let go as the
             // machine passes them.
-            let file = std::fs::File::open(file).expect("readable file");
-            let map = MappedFile::map(&file).expect("mappable file");
+            let map = map_file(file).expect("readable file");
             let loaded = load_passing(&map, &Options::default(), &|n| map.release_before(n));
             assert!(loaded.error.is_none(), "{:?}", loaded.error);
             eprintln!("{:.6}", t.elapsed().as_secs_f64());

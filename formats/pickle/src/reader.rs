@@ -220,11 +220,8 @@ impl<'a> Iterator for Reader<'a> {
 
 /// Maps a file read-only. The reader takes the map as a byte slice, so payloads stay in the
 /// page cache and are never copied.
-pub fn map_file(path: impl AsRef<Path>) -> io::Result<memmap2::Mmap> {
-    let file = File::open(path)?;
-    // SAFETY: the map is read-only; like every reader of a mapped file we rely on nobody
-    // truncating the file while it is mapped (a concurrent truncation would fault, not corrupt).
-    unsafe { memmap2::Mmap::map(&file) }
+pub fn map_file(path: impl AsRef<Path>) -> io::Result<MappedFile> {
+    MappedFile::map(&File::open(path)?)
 }
 
 /// A file mapped read-only whose pages can be handed back to the system once read
@@ -237,9 +234,11 @@ pub struct MappedFile {
 }
 
 impl MappedFile {
-    /// Maps `file` (see [`map_file`] for the one hazard of mapped reading).
+    /// Maps `file`.
     pub fn map(file: &File) -> io::Result<MappedFile> {
-        // SAFETY: as in `map_file`.
+        // SAFETY: the map is read-only; like every reader of a mapped file we rely on nobody
+        // truncating the file while it is mapped (a concurrent truncation would fault, not
+        // corrupt).
         let map = unsafe { memmap2::Mmap::map(file) }?;
         Ok(MappedFile {
             map,

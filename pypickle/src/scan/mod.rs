@@ -169,9 +169,9 @@ pub fn scan_file(path: impl AsRef<Path>, options: &ScanOptions) -> FileReport {
     if len == 0 {
         return judge(&shown, scan_bytes(&[], options), options);
     }
-    // SAFETY: read-only map of a file we do not modify; a concurrent truncation by another
-    // process is the only hazard, as with every mmap reader.
-    match unsafe { memmap2::Mmap::map(&file) } {
+    // A concurrent truncation by another process is the only hazard, as with every mapped
+    // reader.
+    match pypickle_pickle::reader::MappedFile::map(&file) {
         Ok(map) => judge(&shown, scan_bytes(&map, options), options),
         Err(_) => match std::fs::read(path) {
             Ok(bytes) => judge(&shown, scan_bytes(&bytes, options), options),
