@@ -8,7 +8,8 @@ use pypickle_core::{envelope, GlobalRef, Target};
 use pypickle_pickle::opcodes::Op;
 use pypickle_pickle::reader::{Arg, Reader};
 use pypickle_pickle::{
-    analyze, analyze_skipping, path_ends_with, FindingKind, Offer, Options, SkipAfterBuild,
+    analyze, analyze_skipping, path_ends_with, Analysis, FindingKind, Offer, Options,
+    SkipAfterBuild,
 };
 
 use super::{compared, PickleStream, ScanOptions, Scanned};
@@ -192,11 +193,30 @@ fn compressed_read_raw(ctx: &mut Ctx, data: &[u8], member: Option<&str>, kind: &
         prefix(member),
         analysis.globals.len()
     ));
-    let compared = match analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
-        true => joblib_stream(ctx, data, member, 0),
+    let joblib = imports_wrapper(&analysis);
+    read_plain(ctx, data, member, 0, analysis, joblib);
+}
+
+/// Whether a pickle imports joblib's `NumpyArrayWrapper` (joblib then reads it its own way).
+fn imports_wrapper(analysis: &Analysis) -> bool {
+    analysis.globals.iter().any(|g| is_wrapper(&g.target))
+}
+
+/// `data` read as a plain `pickle.load` reads it ([`also_as_plain`]), after reading it as
+/// joblib does if `joblib`.
+fn read_plain(
+    ctx: &mut Ctx,
+    data: &[u8],
+    member: Option<&str>,
+    base: usize,
+    analysis: Analysis,
+    joblib: bool,
+) {
+    let compared = match joblib {
+        true => joblib_stream(ctx, data, member, base),
         false => Compared::default(),
     };
-    also_as_plain(ctx, data, member, 0, analysis, compared);
+    also_as_plain(ctx, data, member, base, analysis, compared);
 }
 
 fn enveloped(ctx: &mut Ctx, data: &[u8], member: Option<&str>) -> Option<Content> {
@@ -372,20 +392,15 @@ fn pickle_blob(ctx: &mut Ctx, data: &[u8], member: Option<&str>, top: bool) -> O
     {
         return None;
     }
-    let joblib = analysis.globals.iter().any(|g| is_wrapper(&g.target));
+    let joblib = imports_wrapper(&analysis);
     if is_torch_legacy(data) {
         torch_legacy(ctx, data, member);
         // joblib.load reads the same bytes whatever they start with.
-        let compared = match joblib {
-            true => joblib_stream(ctx, data, member, 0),
-            false => Compared::default(),
-        };
-        also_as_plain(ctx, data, member, 0, analysis, compared);
+        read_plain(ctx, data, member, 0, analysis, joblib);
         return Some(Content::TorchLegacy);
     }
     if joblib {
-        let compared = joblib_stream(ctx, data, member, 0);
-        also_as_plain(ctx, data, member, 0, analysis, compared);
+        read_plain(ctx, data, member, 0, analysis, true);
         return Some(Content::Joblib);
     }
     record(ctx, data, member, "pickle", 0, analysis);
@@ -401,9 +416,8 @@ fn pickle_stream(
     base: usize,
 ) {
     let analysis = analyze(data);
-    if analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
-        let compared = joblib_stream(ctx, data, member, base);
-        also_as_plain(ctx, data, member, base, analysis, compared);
+    if imports_wrapper(&analysis) {
+        read_plain(ctx, data, member, base, analysis, true);
         return;
     }
     record(ctx, data, member, kind, base, analysis);
@@ -659,7 +673,7 @@ fn joblib_stream(ctx: &mut Ctx, data: &[u8], member: Option<&str>, base: usize) 
                 // joblib reads it with a plain unpickler, and what it returns stands where the
                 // array would: a wrapper made there is read as an array by the outer stream's
                 // next BUILD. Real object arrays hold no wrapper.
-                if analysis.globals.iter().any(|g| is_wrapper(&g.target)) {
+                if imports_wrapper(&analysis) {
                     nested_errors.push(format!(
                         "{p}joblib object array at offset {}: its pickle imports \
                          NumpyArrayWrapper",
