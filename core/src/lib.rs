@@ -17,6 +17,7 @@ pub mod format;
 pub mod global;
 pub mod guard;
 pub mod numpy;
+pub mod packed;
 pub mod policy;
 pub mod tree;
 pub mod value;
@@ -26,6 +27,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::{Format, Registration};
 pub use global::{GlobalRef, Target, Usage};
 pub use inventory;
+pub use packed::{PackedItems, PackedIter};
 pub use policy::{classify, Classification, Judged, Mode, Policy, Risk, Rule, Verdict};
 pub use value::{
     CallKind, Dict, DictIter, GlobalName, Instance, Item, Object, ObjectId, SharedKeys, Value,

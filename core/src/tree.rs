@@ -9,8 +9,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::{
-    CallKind, Dict, GlobalRef, Instance, Item, Object, ObjectId, Policy, SharedKeys, Target, Usage,
-    Value,
+    CallKind, Dict, GlobalRef, Instance, Item, Object, ObjectId, PackedItems, Policy, SharedKeys,
+    Target, Usage, Value,
 };
 use num_bigint::BigInt;
 
@@ -307,12 +307,12 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             Object::Dict(dict) => {
                 sink.map(dict.len());
                 // Over the slices: the hot loop of a records file.
-                match dict.shared_keys() {
-                    Some(table) => self.record(table, dict.stored())?,
+                match dict.record_parts() {
+                    Some((table, values)) => self.record(table, values)?,
                     None => {
-                        for pair in dict.stored().chunks_exact(2) {
-                            self.item(pair[0])?;
-                            self.item(pair[1])?;
+                        for (key, value) in dict {
+                            self.item(key)?;
+                            self.item(value)?;
                         }
                     }
                 }
@@ -349,13 +349,13 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
     /// A dict's entries whose keys are a shared table: the keys' bytes are written once and
     /// copied for the other records, when the sink can and every key always encodes the same
     /// (no shared-reference numbering in them).
-    fn record(&mut self, table: &SharedKeys, values: &[Item]) -> Result<(), String> {
+    fn record(&mut self, table: &SharedKeys, values: &PackedItems) -> Result<(), String> {
         if let Some(&(_, first)) = self.key_encodings.get(&Arc::as_ptr(table)) {
             // The depth bound holds for copied keys as for written ones.
             if self.depth >= MAX_DEPTH && table.iter().any(|k| matches!(k, Item::Ref(_))) {
                 return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
             }
-            for (i, &v) in values.iter().enumerate() {
+            for (i, v) in values.iter().enumerate() {
                 self.sink
                     .raw(&self.key_bytes[self.key_spans[first + i].clone()]);
                 self.item(v)?;
@@ -366,7 +366,7 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
         // This table's key spans, kept aside until its last key: the values between its keys
         // may be records of other tables, whose keys are kept meanwhile.
         let mut spans = Vec::new();
-        for (&k, &v) in table.iter().zip(values) {
+        for (&k, v) in table.iter().zip(values) {
             if cacheable {
                 let start = self.sink.written().unwrap_or(0);
                 self.capturing = true;

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use num_bigint::BigInt;
 
+use crate::packed::{PackedItems, PackedIter};
+
 /// Index of an object in a [`Value`]'s arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId(pub u32);
@@ -89,15 +91,26 @@ pub type SharedKeys = Arc<Box<[Item]>>;
 /// A dict's entries, in insertion order, keys unique (as Python compares them).
 ///
 /// A large load holds hundreds of thousands of records: dicts whose keys are the same objects in
-/// the same order. Those share one key table and store only their values, which halves their
-/// size; other dicts store keys and values alternately. Both read the same through [`Dict::iter`],
+/// the same order. Those share one key table and store only their values, packed
+/// ([`PackedItems`]: a record of a few ints, floats and references takes a few bytes a value);
+/// other dicts store keys and values alternately. Both read the same through [`Dict::iter`],
 /// and two dicts are equal when their entries are, however they are stored. The length is fixed
 /// when the dict is made: builders collect the entries first.
-#[derive(Clone, Debug, Default)]
-pub struct Dict {
-    /// `Some`: `entries` holds the values, one per shared key. `None`: keys and values alternate.
-    keys: Option<SharedKeys>,
-    entries: Box<[Item]>,
+#[derive(Clone, Debug)]
+pub struct Dict(Entries);
+
+#[derive(Clone, Debug)]
+enum Entries {
+    /// Keys and values alternating.
+    Own(Box<[Item]>),
+    /// One value per shared key.
+    Record(SharedKeys, PackedItems),
+}
+
+impl Default for Dict {
+    fn default() -> Self {
+        Dict(Entries::Own(Box::default()))
+    }
 }
 
 impl Dict {
@@ -114,10 +127,7 @@ impl Dict {
             entries.len().is_multiple_of(2),
             "a dict's entries come in pairs"
         );
-        Dict {
-            keys: None,
-            entries: entries.into_boxed_slice(),
-        }
+        Dict(Entries::Own(entries.into_boxed_slice()))
     }
 
     /// A dict with `keys` shared with other dicts, and one value for each.
@@ -125,79 +135,92 @@ impl Dict {
     /// # Panics
     /// If there are not as many values as keys.
     pub fn with_shared_keys(keys: SharedKeys, values: Box<[Item]>) -> Self {
+        Dict::record(keys, PackedItems::new(values.into_vec()))
+    }
+
+    /// A dict with `keys` shared with other dicts, and its values packed.
+    ///
+    /// # Panics
+    /// If there are not as many values as keys.
+    pub fn record(keys: SharedKeys, values: PackedItems) -> Self {
         assert_eq!(keys.len(), values.len(), "one value per shared key");
-        Dict {
-            keys: Some(keys),
-            entries: values,
-        }
+        Dict(Entries::Record(keys, values))
     }
 
     pub fn len(&self) -> usize {
-        match self.keys {
-            Some(_) => self.entries.len(),
-            None => self.entries.len() / 2,
+        match &self.0 {
+            Entries::Record(keys, _) => keys.len(),
+            Entries::Own(flat) => flat.len() / 2,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// The `i`-th entry.
     pub fn get(&self, i: usize) -> Option<(Item, Item)> {
-        match &self.keys {
-            Some(keys) => Some((*keys.get(i)?, self.entries[i])),
-            None => Some((*self.entries.get(2 * i)?, self.entries[2 * i + 1])),
+        match &self.0 {
+            Entries::Record(keys, values) => Some((*keys.get(i)?, values.get(i)?)),
+            Entries::Own(flat) => Some((*flat.get(2 * i)?, flat[2 * i + 1])),
         }
     }
 
     /// The entries, in insertion order.
     pub fn iter(&self) -> DictIter<'_> {
-        DictIter(match &self.keys {
-            Some(keys) => Entries::Shared(keys.iter().zip(self.entries.iter())),
-            None => Entries::Own(self.entries.chunks_exact(2)),
+        DictIter(match &self.0 {
+            Entries::Record(keys, values) => Walk::Record(keys.iter().zip(values.iter())),
+            Entries::Own(flat) => Walk::Own(flat.chunks_exact(2)),
         })
     }
 
     /// The key table this dict shares with others, if it does.
     pub fn shared_keys(&self) -> Option<&SharedKeys> {
-        self.keys.as_ref()
+        match &self.0 {
+            Entries::Record(keys, _) => Some(keys),
+            Entries::Own(_) => None,
+        }
     }
 
-    /// The items as stored, for walks that loop over a slice: one value per shared key when
-    /// [`Dict::shared_keys`] gives a table, otherwise keys and values alternating.
-    pub fn stored(&self) -> &[Item] {
-        &self.entries
+    /// The key table and the values of a record (a dict that shares its keys).
+    pub fn record_parts(&self) -> Option<(&SharedKeys, &PackedItems)> {
+        match &self.0 {
+            Entries::Record(keys, values) => Some((keys, values)),
+            Entries::Own(_) => None,
+        }
     }
 
     /// Replaces every key and value by `f` of it. A shared key table that `f` changes becomes
     /// this dict's own (keys and values alternating).
     pub fn map_items(&mut self, mut f: impl FnMut(Item) -> Item) {
-        if let Some(keys) = &self.keys {
-            let mapped: Vec<Item> = keys.iter().map(|&k| f(k)).collect();
-            if mapped[..] != keys[..] {
-                let values = std::mem::take(&mut self.entries);
-                let flat = mapped
-                    .into_iter()
-                    .zip(values.iter())
-                    .flat_map(|(k, &v)| [k, f(v)]);
-                self.entries = flat.collect();
-                self.keys = None;
-                return;
+        match &mut self.0 {
+            Entries::Record(keys, values) => {
+                let mapped: Vec<Item> = keys.iter().map(|&k| f(k)).collect();
+                if mapped[..] == keys[..] {
+                    *values = values.map(f);
+                } else {
+                    let flat = mapped
+                        .into_iter()
+                        .zip(values.iter())
+                        .flat_map(|(k, v)| [k, f(v)]);
+                    self.0 = Entries::Own(flat.collect());
+                }
             }
+            Entries::Own(flat) => flat.iter_mut().for_each(|i| *i = f(*i)),
         }
-        // The values, or (unshared) keys and values alike.
-        self.entries.iter_mut().for_each(|i| *i = f(*i));
     }
 }
 
+// A dict fits in an object of 32 bytes with its tag.
+const _: () = assert!(std::mem::size_of::<Dict>() == 24);
+
 /// The entries of a [`Dict`], in insertion order.
 #[derive(Clone, Debug)]
-pub struct DictIter<'a>(Entries<'a>);
+pub struct DictIter<'a>(Walk<'a>);
 
 #[derive(Clone, Debug)]
-enum Entries<'a> {
-    Shared(std::iter::Zip<std::slice::Iter<'a, Item>, std::slice::Iter<'a, Item>>),
+enum Walk<'a> {
+    Record(std::iter::Zip<std::slice::Iter<'a, Item>, PackedIter<'a>>),
     Own(std::slice::ChunksExact<'a, Item>),
 }
 
@@ -207,23 +230,23 @@ impl Iterator for DictIter<'_> {
     #[inline]
     fn next(&mut self) -> Option<(Item, Item)> {
         match &mut self.0 {
-            Entries::Shared(pairs) => pairs.next().map(|(&k, &v)| (k, v)),
-            Entries::Own(pairs) => pairs.next().map(|p| (p[0], p[1])),
+            Walk::Record(pairs) => pairs.next().map(|(&k, v)| (k, v)),
+            Walk::Own(pairs) => pairs.next().map(|p| (p[0], p[1])),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
-            Entries::Shared(pairs) => pairs.size_hint(),
-            Entries::Own(pairs) => pairs.size_hint(),
+            Walk::Record(pairs) => pairs.size_hint(),
+            Walk::Own(pairs) => pairs.size_hint(),
         }
     }
 
     // Walks of the whole graph go through here: one loop per layout, no branch per entry.
     fn fold<B, F: FnMut(B, (Item, Item)) -> B>(self, init: B, mut f: F) -> B {
         match self.0 {
-            Entries::Shared(pairs) => pairs.fold(init, |acc, (&k, &v)| f(acc, (k, v))),
-            Entries::Own(pairs) => pairs.fold(init, |acc, p| f(acc, (p[0], p[1]))),
+            Walk::Record(pairs) => pairs.fold(init, |acc, (&k, v)| f(acc, (k, v))),
+            Walk::Own(pairs) => pairs.fold(init, |acc, p| f(acc, (p[0], p[1]))),
         }
     }
 }

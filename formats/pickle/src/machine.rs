@@ -26,8 +26,8 @@ use num_bigint::BigInt;
 use std::sync::Arc;
 
 use pypickle_core::{
-    CallKind, CompactString, Dict, GlobalRef, Instance, Item, Object, ObjectId, SharedKeys, Target,
-    Usage, Value,
+    CallKind, CompactString, Dict, GlobalRef, Instance, Item, Object, ObjectId, PackedItems,
+    SharedKeys, Target, Usage, Value,
 };
 
 use crate::opcodes::Op;
@@ -223,7 +223,7 @@ pub(crate) enum Node<'a> {
     /// [`Node::Dict`] again.
     Record {
         keys: SharedKeys,
-        values: Box<[Item]>,
+        values: PackedItems,
     },
     Set(Vec<Item>),
     FrozenSet(Vec<Item>),
@@ -293,7 +293,7 @@ impl Node<'_> {
                 f(key);
                 f(value);
             }),
-            Node::Record { keys, values } => keys.iter().zip(values.iter()).for_each(|(&k, &v)| {
+            Node::Record { keys, values } => keys.iter().zip(values.iter()).for_each(|(&k, v)| {
                 f(k);
                 f(v);
             }),
@@ -321,7 +321,7 @@ impl Node<'_> {
             }
             Node::Record { keys, values } => match k.is_multiple_of(2) {
                 true => keys.get(k / 2).copied(),
-                false => values.get(k / 2).copied(),
+                false => values.get(k / 2),
             },
             Node::PersistentId(pid) => (k == 0).then_some(*pid),
             Node::Instance(inst) => instance_child(inst, k),
@@ -2637,7 +2637,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let values = self.stack[start..].chunks_exact(2).map(|p| p[1].item());
                 self.nodes[id.index()] = Node::Record {
                     keys: keys.clone(),
-                    values: values.collect(),
+                    values: PackedItems::new(values),
                 };
                 self.stack.truncate(start);
                 return Ok(());
@@ -2853,7 +2853,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// Makes a record that is about to take more items a plain dict node.
     fn unshare_record(&mut self, id: ObjectId) {
         if let Node::Record { keys, values } = &self.nodes[id.index()] {
-            let pairs = keys.iter().copied().zip(values.iter().copied()).collect();
+            let pairs = keys.iter().copied().zip(values.iter()).collect();
             self.nodes[id.index()] = Node::Dict(pairs);
         }
     }
@@ -3021,7 +3021,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 Some(Node::Record { keys, values }) => Some(Made::Dict(
                     keys.iter()
                         .zip(values.iter())
-                        .flat_map(|(&k, &v)| [Val::of(k), Val::of(v)])
+                        .flat_map(|(&k, v)| [Val::of(k), Val::of(v)])
                         .collect(),
                 )),
                 _ => None,
@@ -3263,11 +3263,12 @@ fn into_object(
         Node::Set(v) => Object::Set(items(v)),
         Node::FrozenSet(v) => Object::FrozenSet(items(v)),
         Node::Dict(v) => Object::Dict(pairs(v).into()),
-        Node::Record { keys, mut values } => {
-            if let Some(map) = map {
-                values.iter_mut().for_each(|v| *v = map(*v));
-            }
-            Object::Dict(Dict::with_shared_keys(map_keys(keys), values))
+        Node::Record { keys, values } => {
+            let values = match map {
+                Some(map) => values.map(map),
+                None => values,
+            };
+            Object::Dict(Dict::record(map_keys(keys), values))
         }
         Node::Global(g) => match &globals[g as usize].target {
             Target::Named { module, name } => Object::global(module.clone(), name.clone()),

@@ -1,0 +1,390 @@
+//! Items packed into bytes: the values of records (dicts that share their keys, see
+//! [`crate::Dict`]).
+//!
+//! A large load holds hundreds of thousands of records of a few small values each: ints, floats,
+//! bools and references. As [`Item`]s they take 16 bytes each, and one allocation per record
+//! that the allocator rounds up; packed, a record of five such values takes about 20 bytes.
+//!
+//! The layout (private to this module; nothing outside reads the bytes):
+//! - the item count, as an unsigned LEB128 varint;
+//! - when there are more than [`STRIDE`] items, the byte offset (u32, little-endian, from the
+//!   start of the items) of every [`STRIDE`]-th item after the first, so that [`PackedItems::get`]
+//!   reads at most [`STRIDE`] items whatever the length;
+//! - the items, each a tag byte and its payload:
+//!
+//! | tag | item | payload |
+//! |---|---|---|
+//! | 0 | `None` | — |
+//! | 1, 2 | `False`, `True` | — |
+//! | 3 | `Float` | its 8 bytes, little-endian (every bit kept: NaN payloads too) |
+//! | 4 | `Ref` | the object id, unsigned LEB128 |
+//! | 5 | `Int` | zigzag LEB128 (1 to 10 bytes) |
+//! | 32–255 | `Int` from −32 to 191 | — (the tag minus 64) |
+
+use crate::value::{Item, ObjectId};
+
+/// How many items apart the offsets of a long sequence are.
+pub const STRIDE: usize = 16;
+
+const NONE: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const FLOAT: u8 = 3;
+const REF: u8 = 4;
+const INT: u8 = 5;
+/// Tags from here up are small ints: the tag minus [`SMALL_ZERO`].
+const SMALL_FIRST: u8 = 32;
+const SMALL_ZERO: i64 = 64;
+
+/// A fixed sequence of [`Item`]s, packed (see the module's documentation).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PackedItems(Box<[u8]>);
+
+impl PackedItems {
+    /// Packs `items` (read twice: to size the allocation exactly, then to fill it; a large
+    /// load makes hundreds of thousands of these, and an allocator keeps what was asked for).
+    pub fn new<I>(items: I) -> Self
+    where
+        I: IntoIterator<Item = Item>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let items = items.into_iter();
+        let n = items.len();
+        let strides = n.saturating_sub(1) / STRIDE;
+        let size = varint_size(n as u64) + 4 * strides + items.clone().map(item_len).sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        put_varint(&mut out, n as u64);
+        let table = out.len();
+        out.resize(table + 4 * strides, 0);
+        let start = out.len();
+        for (i, item) in items.enumerate() {
+            if i > 0 && i % STRIDE == 0 {
+                let at = table + 4 * (i / STRIDE - 1);
+                let offset = u32::try_from(out.len() - start).expect("a record under 4 GiB");
+                out[at..at + 4].copy_from_slice(&offset.to_le_bytes());
+            }
+            put_item(&mut out, item);
+        }
+        debug_assert_eq!(out.len(), size);
+        PackedItems(out.into_boxed_slice())
+    }
+
+    /// How many items there are.
+    pub fn len(&self) -> usize {
+        self.header().0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th item.
+    pub fn get(&self, i: usize) -> Option<Item> {
+        let (n, table, items) = self.header();
+        if i >= n {
+            return None;
+        }
+        let (mut at, skip) = match i / STRIDE {
+            0 => (items, i),
+            k => {
+                let t = table + 4 * (k - 1);
+                let offset = u32::from_le_bytes(self.0[t..t + 4].try_into().expect("4 bytes"));
+                (items + offset as usize, i % STRIDE)
+            }
+        };
+        for _ in 0..skip {
+            at += item_size(&self.0[at..]);
+        }
+        Some(read_item(&self.0, &mut at))
+    }
+
+    /// The items, in order.
+    pub fn iter(&self) -> PackedIter<'_> {
+        let (n, _, at) = self.header();
+        PackedIter {
+            bytes: &self.0,
+            at,
+            left: n,
+        }
+    }
+
+    /// The same items, each replaced by `f` of it.
+    pub fn map(&self, f: impl FnMut(Item) -> Item) -> Self {
+        PackedItems::new(self.iter().map(f).collect::<Vec<_>>())
+    }
+
+    /// The bytes this takes on the heap.
+    pub fn heap_size(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The item count, where the offset table starts and where the items start.
+    fn header(&self) -> (usize, usize, usize) {
+        let mut at = 0;
+        let n = read_varint(&self.0, &mut at) as usize;
+        (n, at, at + 4 * (n.saturating_sub(1) / STRIDE))
+    }
+}
+
+impl std::fmt::Debug for PackedItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<Item> for PackedItems {
+    fn from_iter<I: IntoIterator<Item = Item>>(items: I) -> Self {
+        PackedItems::new(items.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a PackedItems {
+    type Item = Item;
+    type IntoIter = PackedIter<'a>;
+
+    fn into_iter(self) -> PackedIter<'a> {
+        self.iter()
+    }
+}
+
+/// The items of a [`PackedItems`], in order.
+#[derive(Clone, Debug)]
+pub struct PackedIter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    left: usize,
+}
+
+impl Iterator for PackedIter<'_> {
+    type Item = Item;
+
+    #[inline]
+    fn next(&mut self) -> Option<Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        Some(read_item(self.bytes, &mut self.at))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for PackedIter<'_> {}
+
+fn varint_size(n: u64) -> usize {
+    (64 - n.leading_zeros() as usize).max(1).div_ceil(7)
+}
+
+/// How many bytes [`put_item`] writes for `item`.
+fn item_len(item: Item) -> usize {
+    match item {
+        Item::Float(_) => 9,
+        Item::Ref(id) => 1 + varint_size(u64::from(id.0)),
+        Item::Int(-32..=191) => 1,
+        Item::Int(n) => 1 + varint_size(((n << 1) ^ (n >> 63)) as u64),
+        Item::None | Item::Bool(_) => 1,
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+#[inline]
+fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut n = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = bytes[*at];
+        *at += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+fn put_item(out: &mut Vec<u8>, item: Item) {
+    match item {
+        Item::None => out.push(NONE),
+        Item::Bool(false) => out.push(FALSE),
+        Item::Bool(true) => out.push(TRUE),
+        Item::Float(f) => {
+            out.push(FLOAT);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        Item::Ref(id) => {
+            out.push(REF);
+            put_varint(out, u64::from(id.0));
+        }
+        Item::Int(n) => match n {
+            -32..=191 => out.push((n + SMALL_ZERO) as u8),
+            _ => {
+                out.push(INT);
+                put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
+            }
+        },
+    }
+}
+
+#[inline]
+fn read_item(bytes: &[u8], at: &mut usize) -> Item {
+    let tag = bytes[*at];
+    *at += 1;
+    match tag {
+        SMALL_FIRST..=u8::MAX => Item::Int(i64::from(tag) - SMALL_ZERO),
+        REF => Item::Ref(ObjectId(read_varint(bytes, at) as u32)),
+        INT => {
+            let z = read_varint(bytes, at);
+            Item::Int((z >> 1) as i64 ^ -((z & 1) as i64))
+        }
+        FLOAT => {
+            let raw = bytes[*at..*at + 8].try_into().expect("8 bytes");
+            *at += 8;
+            Item::Float(f64::from_bits(u64::from_le_bytes(raw)))
+        }
+        FALSE => Item::Bool(false),
+        TRUE => Item::Bool(true),
+        _ => Item::None,
+    }
+}
+
+/// How many bytes the item at the start of `bytes` takes.
+#[inline]
+fn item_size(bytes: &[u8]) -> usize {
+    match bytes[0] {
+        FLOAT => 9,
+        REF | INT => {
+            1 + bytes[1..]
+                .iter()
+                .position(|&b| b < 0x80)
+                .map_or(0, |p| p + 1)
+        }
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Item> {
+        let mut items = vec![
+            Item::None,
+            Item::Bool(false),
+            Item::Bool(true),
+            Item::Float(0.5),
+            Item::Float(-0.0),
+            Item::Float(f64::from_bits(0x7ff8_0000_dead_beef)),
+            Item::Float(f64::INFINITY),
+            Item::Ref(ObjectId(0)),
+            Item::Ref(ObjectId(127)),
+            Item::Ref(ObjectId(128)),
+            Item::Ref(ObjectId(u32::MAX)),
+        ];
+        for n in [
+            0,
+            -1,
+            -32,
+            -33,
+            191,
+            192,
+            255,
+            1 << 20,
+            -(1 << 40),
+            i64::MAX,
+            i64::MIN,
+        ] {
+            items.push(Item::Int(n));
+        }
+        items
+    }
+
+    /// Two items are the same when their bits are (NaN payloads included).
+    fn same(a: Item, b: Item) -> bool {
+        match (a, b) {
+            (Item::Float(x), Item::Float(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_item_comes_back_bit_for_bit() {
+        let items = samples();
+        let packed = PackedItems::new(items.clone());
+        assert_eq!(packed.len(), items.len());
+        let back: Vec<Item> = packed.iter().collect();
+        assert_eq!(back.len(), items.len());
+        for (i, (&a, &b)) in items.iter().zip(&back).enumerate() {
+            assert!(same(a, b), "item {i}: {a:?} came back as {b:?}");
+            let got = packed.get(i).expect("in range");
+            assert!(same(a, got), "get({i}): {a:?} came back as {got:?}");
+        }
+        assert_eq!(packed.get(items.len()), None);
+    }
+
+    #[test]
+    fn long_sequences_index_through_their_offsets() {
+        // Lengths around the stride, of items of every size.
+        let kinds = samples();
+        for n in [
+            0,
+            1,
+            STRIDE - 1,
+            STRIDE,
+            STRIDE + 1,
+            2 * STRIDE,
+            5 * STRIDE + 3,
+            1000,
+        ] {
+            let items: Vec<Item> = (0..n).map(|i| kinds[(i * 7) % kinds.len()]).collect();
+            let packed = PackedItems::new(items.clone());
+            assert_eq!(packed.len(), n);
+            assert!(packed.iter().zip(&items).all(|(a, &b)| same(a, b)));
+            for (i, &want) in items.iter().enumerate() {
+                assert!(same(packed.get(i).unwrap(), want), "n {n}, item {i}");
+            }
+            assert_eq!(packed.get(n), None);
+        }
+    }
+
+    #[test]
+    fn small_values_take_one_byte_each() {
+        // A typical record: an id, a reference to its name, a float, a flag, a small int.
+        let record = [
+            Item::Int(299_999),
+            Item::Ref(ObjectId(599_998)),
+            Item::Float(0.5),
+            Item::Bool(true),
+            Item::Int(3),
+        ];
+        let packed = PackedItems::new(record);
+        assert_eq!(packed.heap_size(), 1 + 4 + 4 + 9 + 1 + 1);
+        assert_eq!(
+            PackedItems::new([Item::Int(-32), Item::Int(191)]).heap_size(),
+            3
+        );
+        assert_eq!(PackedItems::new([Item::Int(192)]).heap_size(), 4);
+    }
+
+    #[test]
+    fn map_replaces_every_item() {
+        let packed = PackedItems::new([Item::Ref(ObjectId(1)), Item::Int(2), Item::None]);
+        let mapped = packed.map(|i| match i {
+            Item::Ref(ObjectId(n)) => Item::Ref(ObjectId(n + 1000)),
+            other => other,
+        });
+        assert_eq!(
+            mapped.iter().collect::<Vec<_>>(),
+            [Item::Ref(ObjectId(1001)), Item::Int(2), Item::None]
+        );
+    }
+}
