@@ -5,6 +5,9 @@
 //! bools and references. As [`Item`]s they take 16 bytes each, and one allocation per record
 //! that the allocator rounds up; packed, a record of five such values takes about 20 bytes.
 //!
+//! Builders that make many records ([`Rows`]) pack them one after another into shared chunks of a
+//! MiB, so that a record costs its bytes and no allocation of its own.
+//!
 //! The layout (private to this module; nothing outside reads the bytes):
 //! - the item count, as an unsigned LEB128 varint;
 //! - when there are more than [`STRIDE`] items, the byte offset (u32, little-endian, from the
@@ -21,6 +24,8 @@
 //! | 5 | `Int` | zigzag LEB128 (1 to 10 bytes) |
 //! | 32–255 | `Int` from −32 to 191 | — (the tag minus 64) |
 
+use std::sync::Arc;
+
 use crate::value::{Item, ObjectId};
 
 /// How many items apart the offsets of a long sequence are.
@@ -36,42 +41,42 @@ const INT: u8 = 5;
 const SMALL_FIRST: u8 = 32;
 const SMALL_ZERO: i64 = 64;
 
-/// A fixed sequence of [`Item`]s, packed (see the module's documentation).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct PackedItems(Box<[u8]>);
+/// A fixed sequence of [`Item`]s, packed (see the module's documentation): a range of a chunk
+/// that other sequences may share.
+#[derive(Clone)]
+pub struct PackedItems {
+    chunk: Arc<Vec<u8>>,
+    start: u32,
+    end: u32,
+}
 
 impl PackedItems {
-    /// Packs `items` (read twice: to size the allocation exactly, then to fill it; a large
-    /// load makes hundreds of thousands of these, and an allocator keeps what was asked for).
+    /// Packs `items` on their own (see [`Rows`] for many).
     pub fn new<I>(items: I) -> Self
     where
         I: IntoIterator<Item = Item>,
         I::IntoIter: ExactSizeIterator + Clone,
     {
         let items = items.into_iter();
-        let n = items.len();
-        let strides = n.saturating_sub(1) / STRIDE;
-        let size = varint_size(n as u64) + 4 * strides + items.clone().map(item_len).sum::<usize>();
+        let size = packed_size(items.clone());
         let mut out = Vec::with_capacity(size);
-        put_varint(&mut out, n as u64);
-        let table = out.len();
-        out.resize(table + 4 * strides, 0);
-        let start = out.len();
-        for (i, item) in items.enumerate() {
-            if i > 0 && i % STRIDE == 0 {
-                let at = table + 4 * (i / STRIDE - 1);
-                let offset = u32::try_from(out.len() - start).expect("a record under 4 GiB");
-                out[at..at + 4].copy_from_slice(&offset.to_le_bytes());
-            }
-            put_item(&mut out, item);
+        write_row(&mut out, items);
+        let end = u32::try_from(size).expect("a sequence under 4 GiB");
+        PackedItems {
+            chunk: Arc::new(out),
+            start: 0,
+            end,
         }
-        debug_assert_eq!(out.len(), size);
-        PackedItems(out.into_boxed_slice())
+    }
+
+    /// The packed bytes.
+    pub fn packed(&self) -> Packed<'_> {
+        Packed(&self.chunk[self.start as usize..self.end as usize])
     }
 
     /// How many items there are.
     pub fn len(&self) -> usize {
-        self.header().0
+        self.packed().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,6 +85,48 @@ impl PackedItems {
 
     /// The `i`-th item.
     pub fn get(&self, i: usize) -> Option<Item> {
+        self.packed().get(i)
+    }
+
+    /// The items, in order.
+    pub fn iter(&self) -> PackedIter<'_> {
+        self.packed().iter()
+    }
+
+    /// The same items, each replaced by `f` of it.
+    pub fn map(&self, f: impl FnMut(Item) -> Item) -> Self {
+        PackedItems::new(self.iter().map(f).collect::<Vec<_>>())
+    }
+
+    /// The bytes of these items (not of the chunk they are in).
+    pub fn heap_size(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+}
+
+/// Two sequences are equal when their items are the same bits.
+impl PartialEq for PackedItems {
+    fn eq(&self, other: &PackedItems) -> bool {
+        self.packed().0 == other.packed().0
+    }
+}
+
+/// Packed items, borrowed: a row of [`Rows`] or the bytes of a [`PackedItems`].
+#[derive(Clone, Copy)]
+pub struct Packed<'a>(&'a [u8]);
+
+impl<'a> Packed<'a> {
+    /// How many items there are.
+    pub fn len(self) -> usize {
+        self.header().0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th item.
+    pub fn get(self, i: usize) -> Option<Item> {
         let (n, table, items) = self.header();
         if i >= n {
             return None;
@@ -95,38 +142,128 @@ impl PackedItems {
         for _ in 0..skip {
             at += item_size(&self.0[at..]);
         }
-        Some(read_item(&self.0, &mut at))
+        Some(read_item(self.0, &mut at))
     }
 
     /// The items, in order.
-    pub fn iter(&self) -> PackedIter<'_> {
+    pub fn iter(self) -> PackedIter<'a> {
         let (n, _, at) = self.header();
         PackedIter {
-            bytes: &self.0,
+            bytes: self.0,
             at,
             left: n,
         }
     }
 
-    /// The same items, each replaced by `f` of it.
-    pub fn map(&self, f: impl FnMut(Item) -> Item) -> Self {
-        PackedItems::new(self.iter().map(f).collect::<Vec<_>>())
-    }
-
-    /// The bytes this takes on the heap.
-    pub fn heap_size(&self) -> usize {
-        self.0.len()
-    }
-
     /// The item count, where the offset table starts and where the items start.
-    fn header(&self) -> (usize, usize, usize) {
+    fn header(self) -> (usize, usize, usize) {
         let mut at = 0;
-        let n = read_varint(&self.0, &mut at) as usize;
+        let n = read_varint(self.0, &mut at) as usize;
         (n, at, at + 4 * (n.saturating_sub(1) / STRIDE))
     }
 }
 
+/// Where a row of [`Rows`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    chunk: u32,
+    start: u32,
+    end: u32,
+}
+
+/// Many sequences packed one after another into chunks of a MiB (a longer one gets a chunk of its
+/// own). Rows are read back while more are added; [`Rows::finish`] hands the chunks over.
+#[derive(Debug, Default)]
+pub struct Rows {
+    chunks: Vec<Vec<u8>>,
+}
+
+/// The size of a chunk: rows never straddle two, so a chunk's end may go unused (a row's worth).
+const CHUNK: usize = 1 << 20;
+
+impl Rows {
+    pub fn new() -> Self {
+        Rows::default()
+    }
+
+    /// Packs `items` (read twice: to size them, then to write them).
+    pub fn push<I>(&mut self, items: I) -> Row
+    where
+        I: IntoIterator<Item = Item>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let items = items.into_iter();
+        let size = packed_size(items.clone());
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() - c.len() >= size);
+        if !fits {
+            // Small loads make small chunks; large ones, chunks of a MiB.
+            let grown = self
+                .chunks
+                .last()
+                .map_or(4096, |c| (2 * c.capacity()).min(CHUNK));
+            self.chunks.push(Vec::with_capacity(size.max(grown)));
+        }
+        let chunk_index = self.chunks.len() - 1;
+        let out = self.chunks.last_mut().expect("a chunk");
+        let row_start = out.len();
+        write_row(out, items);
+        debug_assert_eq!(out.len() - row_start, size);
+        let at = |n: usize| u32::try_from(n).expect("a chunk under 4 GiB");
+        Row {
+            chunk: at(chunk_index),
+            start: at(row_start),
+            end: at(out.len()),
+        }
+    }
+
+    /// The items of `row`.
+    pub fn get(&self, row: Row) -> Packed<'_> {
+        Packed(&self.chunks[row.chunk as usize][row.start as usize..row.end as usize])
+    }
+
+    /// The chunks, to make the rows [`PackedItems`] with [`Chunk::item`].
+    pub fn finish(self) -> Vec<Chunk> {
+        self.chunks
+            .into_iter()
+            .map(|c| Chunk(Arc::new(c)))
+            .collect()
+    }
+}
+
+/// A chunk of [`Rows`], finished: shared by the [`PackedItems`] of its rows.
+#[derive(Clone, Debug)]
+pub struct Chunk(Arc<Vec<u8>>);
+
+impl Chunk {
+    /// The items of `row`, which is in this chunk ([`Rows::finish`] gives the chunks in the
+    /// order of [`Row`]'s chunk numbers: see [`Row::chunk`]).
+    pub fn item(&self, row: Row) -> PackedItems {
+        assert!(row.end as usize <= self.0.len(), "a row of this chunk");
+        PackedItems {
+            chunk: self.0.clone(),
+            start: row.start,
+            end: row.end,
+        }
+    }
+}
+
+impl Row {
+    /// The index of its chunk in what [`Rows::finish`] gives.
+    pub fn chunk(self) -> usize {
+        self.chunk as usize
+    }
+}
+
 impl std::fmt::Debug for PackedItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl std::fmt::Debug for Packed<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
@@ -173,6 +310,29 @@ impl Iterator for PackedIter<'_> {
 }
 
 impl ExactSizeIterator for PackedIter<'_> {}
+
+/// How many bytes [`write_row`] writes for `items`.
+fn packed_size(items: impl ExactSizeIterator<Item = Item>) -> usize {
+    let n = items.len();
+    varint_size(n as u64) + 4 * (n.saturating_sub(1) / STRIDE) + items.map(item_len).sum::<usize>()
+}
+
+/// Appends `items`, packed, to `out`.
+fn write_row(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = Item>) {
+    let n = items.len();
+    put_varint(out, n as u64);
+    let table = out.len();
+    out.resize(table + 4 * (n.saturating_sub(1) / STRIDE), 0);
+    let start = out.len();
+    for (i, item) in items.enumerate() {
+        if i > 0 && i % STRIDE == 0 {
+            let at = table + 4 * (i / STRIDE - 1);
+            let offset = u32::try_from(out.len() - start).expect("a sequence under 4 GiB");
+            out[at..at + 4].copy_from_slice(&offset.to_le_bytes());
+        }
+        put_item(out, item);
+    }
+}
 
 fn varint_size(n: u64) -> usize {
     (64 - n.leading_zeros() as usize).max(1).div_ceil(7)
@@ -373,6 +533,46 @@ mod tests {
             3
         );
         assert_eq!(PackedItems::new([Item::Int(192)]).heap_size(), 4);
+    }
+
+    #[test]
+    fn rows_read_back_while_more_are_added_and_after_they_are_finished() {
+        let kinds = samples();
+        let row_of = |r: usize| -> Vec<Item> {
+            (0..(r % 40))
+                .map(|i| kinds[(r + i) % kinds.len()])
+                .collect()
+        };
+        let mut rows = Rows::new();
+        let mut made = Vec::new();
+        // Enough rows for several chunks, growing from the first small one to a MiB.
+        for r in 0..60_000 {
+            let row = rows.push(row_of(r));
+            made.push(row);
+            if r % 997 == 0 {
+                for (k, &earlier) in made.iter().enumerate().step_by(101) {
+                    let back: Vec<Item> = rows.get(earlier).iter().collect();
+                    assert!(back.iter().zip(&row_of(k)).all(|(&a, &b)| same(a, b)));
+                    assert_eq!(back.len(), row_of(k).len());
+                }
+            }
+        }
+        // A row longer than a chunk gets one of its own.
+        let long: Vec<Item> = (0..200_000).map(|i| Item::Float(i as f64)).collect();
+        let long_row = rows.push(long.clone());
+        let after = rows.push([Item::Int(1)]);
+        let chunks = rows.finish();
+        assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+        assert_ne!(long_row.chunk(), made.last().unwrap().chunk());
+        assert_ne!(long_row.chunk(), after.chunk());
+        for (r, &row) in made.iter().enumerate() {
+            let packed = chunks[row.chunk()].item(row);
+            assert_eq!(packed, PackedItems::new(row_of(r)), "row {r}");
+        }
+        let packed = chunks[long_row.chunk()].item(long_row);
+        assert_eq!(packed.len(), long.len());
+        assert_eq!(packed.get(123_457), Some(Item::Float(123_457.0)));
+        assert_eq!(chunks[after.chunk()].item(after).get(0), Some(Item::Int(1)));
     }
 
     #[test]

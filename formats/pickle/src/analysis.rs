@@ -105,9 +105,11 @@ pub fn load_passing(bytes: &[u8], options: &Options, passed: &dyn Fn(usize)) -> 
 
 fn exported(mut outcome: Outcome<'_>, options: &Options) -> Loaded {
     let nodes = std::mem::take(&mut outcome.nodes);
+    let rows = std::mem::take(&mut outcome.rows);
     let mut error = outcome.error;
     let (value, roots, partial) = match export(
         nodes,
+        rows,
         &outcome.globals,
         &outcome.roots,
         &outcome.partial,

@@ -26,8 +26,8 @@ use num_bigint::BigInt;
 use std::sync::Arc;
 
 use pypickle_core::{
-    CallKind, CompactString, Dict, GlobalRef, Instance, Item, Object, ObjectId, PackedItems,
-    SharedKeys, Target, Usage, Value,
+    CallKind, CompactString, Dict, GlobalRef, Instance, Item, Object, ObjectId, PackedItems, Row,
+    Rows, SharedKeys, Target, Usage, Value,
 };
 
 use crate::opcodes::Op;
@@ -192,6 +192,8 @@ pub(crate) struct Outcome<'a> {
     pub protocols: Vec<u8>,
     pub opcodes: u64,
     pub(crate) nodes: Vec<Node<'a>>,
+    /// The values of the nodes' records.
+    pub(crate) rows: Rows,
     /// Whether the depths counted while building are exact (no container took children
     /// after it was nested), so that export need not measure the graph.
     pub depths_exact: bool,
@@ -223,7 +225,8 @@ pub(crate) enum Node<'a> {
     /// [`Node::Dict`] again.
     Record {
         keys: SharedKeys,
-        values: PackedItems,
+        /// The values, in the machine's [`Rows`].
+        row: Row,
     },
     Set(Vec<Item>),
     FrozenSet(Vec<Item>),
@@ -269,7 +272,7 @@ impl Node<'_> {
             Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.len(),
             Node::Tuple(v) => v.len(),
             Node::Dict(pairs) => 2 * pairs.len(),
-            Node::Record { values, .. } => 2 * values.len(),
+            Node::Record { keys, .. } => 2 * keys.len(),
             Node::PersistentId(_) => 1,
             Node::Instance(inst) => {
                 2 + inst.kwargs.is_some() as usize
@@ -285,7 +288,7 @@ impl Node<'_> {
     /// Calls `f` with every item this node holds, in [`Value::children`] order (what
     /// [`Node::child`] gives one at a time, without a search per item).
     #[inline]
-    fn for_each_child(&self, mut f: impl FnMut(Item)) {
+    fn for_each_child(&self, rows: &Rows, mut f: impl FnMut(Item)) {
         match self {
             Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.iter().for_each(|&i| f(i)),
             Node::Tuple(v) => v.iter().for_each(|i| f(i.item())),
@@ -293,10 +296,12 @@ impl Node<'_> {
                 f(key);
                 f(value);
             }),
-            Node::Record { keys, values } => keys.iter().zip(values.iter()).for_each(|(&k, v)| {
-                f(k);
-                f(v);
-            }),
+            Node::Record { keys, row } => {
+                keys.iter().zip(rows.get(*row).iter()).for_each(|(&k, v)| {
+                    f(k);
+                    f(v);
+                })
+            }
             Node::PersistentId(pid) => f(*pid),
             Node::Instance(inst) => {
                 let mut k = 0;
@@ -310,7 +315,7 @@ impl Node<'_> {
     }
 
     /// The `k`-th item this node holds, in [`Value::children`] order.
-    fn child(&self, k: usize) -> Option<Item> {
+    fn child(&self, rows: &Rows, k: usize) -> Option<Item> {
         match self {
             Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(k).copied(),
             Node::Tuple(v) => v.get(k).map(|v| v.item()),
@@ -319,9 +324,9 @@ impl Node<'_> {
                     .get(k / 2)
                     .map(|&(key, value)| if k.is_multiple_of(2) { key } else { value })
             }
-            Node::Record { keys, values } => match k.is_multiple_of(2) {
+            Node::Record { keys, row } => match k.is_multiple_of(2) {
                 true => keys.get(k / 2).copied(),
-                false => values.get(k / 2),
+                false => rows.get(*row).get(k / 2),
             },
             Node::PersistentId(pid) => (k == 0).then_some(*pid),
             Node::Instance(inst) => instance_child(inst, k),
@@ -598,7 +603,7 @@ fn small_dict_find(nodes: &[Node<'_>], pairs: &[(Item, Item)], key: Item) -> Opt
 fn pairs_len(node: &Node<'_>) -> usize {
     match node {
         Node::Dict(pairs) => pairs.len(),
-        Node::Record { values, .. } => values.len(),
+        Node::Record { keys, .. } => keys.len(),
         _ => 0,
     }
 }
@@ -961,6 +966,8 @@ pub(crate) struct Machine<'a, 'o> {
     /// [`Machine::distinct_keys`] as the key table of records, made when a second dict has
     /// them.
     record_keys: Option<SharedKeys>,
+    /// The values of records, packed one after another.
+    rows: Rows,
     /// Whether the class [`SkipAfterBuild`] watches was imported: only then can a call
     /// return one of its instances.
     watched_imported: bool,
@@ -1041,6 +1048,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             copy_budget: 0,
             distinct_keys: Vec::new(),
             record_keys: None,
+            rows: Rows::new(),
             watched_imported: false,
             possibly_watched: HashSet::new(),
             handed_out: HashSet::new(),
@@ -1150,6 +1158,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             protocols: self.protocols,
             opcodes: self.opcodes,
             nodes: self.nodes,
+            rows: self.rows,
             depths_exact: !self.depths_stale,
             all_reachable: !self.dropped,
         }
@@ -2350,7 +2359,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 }
                 _ => {}
             }
-            node.for_each_child(|child| {
+            node.for_each_child(&self.rows, |child| {
                 if let Item::Ref(c) = child {
                     if seen.insert(c.0) {
                         todo.push(c.0);
@@ -2420,7 +2429,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.copy_budget = 0;
                 return None;
             }
-            node.for_each_child(|child| visit(child, &mut ids, &mut order));
+            node.for_each_child(&self.rows, |child| visit(child, &mut ids, &mut order));
             next += 1;
         }
         self.copy_budget -= cost;
@@ -2430,10 +2439,17 @@ impl<'a, 'o> Machine<'a, 'o> {
             other => other,
         };
         let mut value = Value::with_capacity(order.len());
+        let rows = |row: Row| PackedItems::new(self.rows.get(row).iter().map(&map));
         for &id in &order {
             let node = self.nodes[id as usize].clone();
             let mut map_keys = |keys: SharedKeys| Arc::new(keys.iter().map(|&k| map(k)).collect());
-            value.push(into_object(node, &self.globals, Some(&map), &mut map_keys));
+            value.push(into_object(
+                node,
+                &self.globals,
+                Some(&map),
+                &mut map_keys,
+                &rows,
+            ));
         }
         let root = map(root.item());
         value.set_root(root);
@@ -2637,7 +2653,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let values = self.stack[start..].chunks_exact(2).map(|p| p[1].item());
                 self.nodes[id.index()] = Node::Record {
                     keys: keys.clone(),
-                    values: PackedItems::new(values),
+                    row: self.rows.push(values),
                 };
                 self.stack.truncate(start);
                 return Ok(());
@@ -2852,8 +2868,12 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// Makes a record that is about to take more items a plain dict node.
     fn unshare_record(&mut self, id: ObjectId) {
-        if let Node::Record { keys, values } = &self.nodes[id.index()] {
-            let pairs = keys.iter().copied().zip(values.iter()).collect();
+        if let Node::Record { keys, row } = &self.nodes[id.index()] {
+            let pairs = keys
+                .iter()
+                .copied()
+                .zip(self.rows.get(*row).iter())
+                .collect();
             self.nodes[id.index()] = Node::Dict(pairs);
         }
     }
@@ -2949,6 +2969,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         let args: Vec<Val> = args.to_vec();
         let (module, name) = (module.to_owned(), name.to_owned());
         let nodes = &self.nodes;
+        let rows = &self.rows;
         let pool = &self.tuple_items;
         let node_of = |item: Val| match item {
             Val::Ref(id) => nodes.get(id.index()),
@@ -3018,9 +3039,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                         .flat_map(|&(k, v)| [Val::of(k), Val::of(v)])
                         .collect(),
                 )),
-                Some(Node::Record { keys, values }) => Some(Made::Dict(
+                Some(Node::Record { keys, row }) => Some(Made::Dict(
                     keys.iter()
-                        .zip(values.iter())
+                        .zip(rows.get(*row).iter())
                         .flat_map(|(&k, v)| [Val::of(k), Val::of(v)])
                         .collect(),
                 )),
@@ -3141,7 +3162,8 @@ fn latin1_encode(text: &str) -> Vec<u8> {
 /// nesting depth of the result exactly (needed when containers took children after they were
 /// nested, which the running count cannot follow).
 pub(crate) fn export(
-    nodes: Vec<Node<'_>>,
+    mut nodes: Vec<Node<'_>>,
+    rows: Rows,
     globals: &[GlobalRef],
     roots: &[Val],
     partial: &[Val],
@@ -3171,10 +3193,11 @@ pub(crate) fn export(
             seen_mark(item.item(), &mut remap, &mut todo);
         }
         while let Some(id) = todo.pop() {
-            nodes[id as usize].for_each_child(|child| seen_mark(child, &mut remap, &mut todo));
+            nodes[id as usize]
+                .for_each_child(&rows, |child| seen_mark(child, &mut remap, &mut todo));
         }
         if let Some(max_depth) = max_depth {
-            longest_path_check(&nodes, &remap, max_depth)?;
+            longest_path_check(&nodes, &rows, &remap, max_depth)?;
         }
         let mut next = 0u32;
         for slot in remap.iter_mut() {
@@ -3208,6 +3231,23 @@ pub(crate) fn export(
         });
         entry.1.clone()
     };
+    // Records' values hold references too: renumbered into new rows, the old ones let go.
+    let rows = match compact {
+        false => rows,
+        true => {
+            let mut renumbered = Rows::new();
+            for (old, node) in nodes.iter_mut().enumerate() {
+                if let Node::Record { row, .. } = node {
+                    if kept(old) {
+                        *row = renumbered.push(rows.get(*row).iter().map(&map));
+                    }
+                }
+            }
+            renumbered
+        }
+    };
+    let chunks = rows.finish();
+    let packed = |row: Row| chunks[row.chunk()].item(row);
     let objects: Vec<Object> = nodes
         .into_iter()
         .enumerate()
@@ -3218,6 +3258,7 @@ pub(crate) fn export(
                     globals,
                     compact.then_some(&map as &dyn Fn(Item) -> Item),
                     &mut map_keys,
+                    &packed,
                 )
             })
         })
@@ -3234,6 +3275,7 @@ fn into_object(
     globals: &[GlobalRef],
     map: Option<&dyn Fn(Item) -> Item>,
     map_keys: &mut dyn FnMut(SharedKeys) -> SharedKeys,
+    rows: &dyn Fn(Row) -> PackedItems,
 ) -> Object {
     let items = |mut v: Vec<Item>| -> Vec<Item> {
         if let Some(map) = map {
@@ -3263,13 +3305,8 @@ fn into_object(
         Node::Set(v) => Object::Set(items(v)),
         Node::FrozenSet(v) => Object::FrozenSet(items(v)),
         Node::Dict(v) => Object::Dict(pairs(v).into()),
-        Node::Record { keys, values } => {
-            let values = match map {
-                Some(map) => values.map(map),
-                None => values,
-            };
-            Object::Dict(Dict::record(map_keys(keys), values))
-        }
+        // The row was renumbered already, if ids changed.
+        Node::Record { keys, row } => Object::Dict(Dict::record(map_keys(keys), rows(row))),
         Node::Global(g) => match &globals[g as usize].target {
             Target::Named { module, name } => Object::global(module.clone(), name.clone()),
             Target::Extension(code) => Object::Extension(*code),
@@ -3295,6 +3332,7 @@ fn into_object(
 /// out) is longer than `max_depth`: what a recursive walk of the value would go through.
 fn longest_path_check(
     nodes: &[Node<'_>],
+    rows: &Rows,
     reachable: &[u32],
     max_depth: usize,
 ) -> Result<(), String> {
@@ -3310,7 +3348,7 @@ fn longest_path_check(
         height[start] = OPEN;
         path.push((start as u32, 0, 0));
         while let Some(&mut (id, ref mut k, ref mut best)) = path.last_mut() {
-            match nodes[id as usize].child(*k) {
+            match nodes[id as usize].child(rows, *k) {
                 Some(child) => {
                     *k += 1;
                     if let Item::Ref(c) = child {

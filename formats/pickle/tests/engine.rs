@@ -1429,6 +1429,41 @@ fn records_share_their_keys_until_they_change() {
     );
 }
 
+/// Records' values are packed apart from the nodes: when export renumbers the objects (here 'x'
+/// is pushed and popped first), the references among them are renumbered too.
+#[test]
+fn records_holding_references_are_renumbered_with_the_objects() {
+    // [{'a': 'p0', 'b': 0, 'c': 'q0'}, ... {'a': 'p3', 'b': 3000, 'c': 'q3'}] at protocol 2.
+    let pickle = b"\x80\x02\x8c\x01x0]q\x00(}q\x01(X\x01\x00\x00\x00aq\x02X\x02\x00\x00\x00p0q\x03X\x01\x00\x00\x00bq\x04K\x00X\x01\x00\x00\x00cq\x05X\x02\x00\x00\x00q0q\x06u}q\x07(h\x02X\x02\x00\x00\x00p1q\x08h\x04M\xe8\x03h\x05X\x02\x00\x00\x00q1q\x09u}q\x0a(h\x02X\x02\x00\x00\x00p2q\x0bh\x04M\xd0\x07h\x05X\x02\x00\x00\x00q2q\x0cu}q\x0d(h\x02X\x02\x00\x00\x00p3q\x0eh\x04M\xb8\x0bh\x05X\x02\x00\x00\x00q3q\x0fue.";
+    let (a, b, c) = (s("a"), s("b"), s("c"));
+    let want: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "{{{a}:{},{b}:{},{c}:{}}}",
+                s(&format!("p{i}")),
+                i * 1000,
+                s(&format!("q{i}"))
+            )
+        })
+        .collect();
+    assert_eq!(loads(pickle), format!("[{}]", want.join(",")));
+    let loaded = load(pickle, &Limits::default());
+    let value = &loaded.value;
+    let Some(Object::List(items)) = value.object(value.root()) else {
+        panic!("a list");
+    };
+    let shared = items
+        .iter()
+        .filter(|&&item| matches!(value.object(item), Some(Object::Dict(d)) if d.shared_keys().is_some()))
+        .count();
+    assert_eq!(shared, 3, "the last three are records");
+    assert_eq!(
+        value.len(),
+        1 + 4 + 3 + 8,
+        "the list, its dicts, the keys and values: not 'x'"
+    );
+}
+
 /// A built load keeps its memo as object ids until something else is memoized: the entries
 /// before stay, and a slot can be overwritten with an int.
 #[test]
