@@ -161,15 +161,16 @@ fn shareable(object: &Object) -> bool {
     )
 }
 
-/// Where [`reference_counts`] stops counting: the writer marks written shared objects with
-/// the bit above.
-const MAX_COUNT: u32 = (1 << 31) - 1;
-const WRITTEN: u32 = 1 << 31;
+/// Where [`reference_counts`] stops counting: all that matters is none, one, or more (a byte an
+/// object: a large value has millions).
+pub const MAX_COUNT: u8 = 2;
+/// What the writer marks a shared object with once written (its number is kept aside).
+const WRITTEN: u8 = MAX_COUNT + 1;
 
 /// How many references each object reachable from the root has (the root counts as one), up
-/// to 2^31 - 1.
-pub fn reference_counts(value: &Value) -> Vec<u32> {
-    let mut counts = vec![0u32; value.len()];
+/// to [`MAX_COUNT`].
+pub fn reference_counts(value: &Value) -> Vec<u8> {
+    let mut counts = vec![0u8; value.len()];
     let mut stack = Vec::new();
     if let Item::Ref(id) = value.root() {
         stack.push(id);
@@ -196,7 +197,7 @@ pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
         value,
         sink,
         counts: reference_counts(value),
-        next_shared: 0,
+        shared_numbers: HashMap::new(),
         key_encodings: HashMap::new(),
         key_bytes: Vec::new(),
         key_spans: Vec::new(),
@@ -209,9 +210,10 @@ pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
 struct Writer<'v, 's, S> {
     value: &'v Value,
     sink: &'s mut S,
-    /// Reference counts; a shared object once written holds [`WRITTEN`] and its index instead.
-    counts: Vec<u32>,
-    next_shared: u32,
+    /// Reference counts; a shared object once written holds [`WRITTEN`] instead.
+    counts: Vec<u8>,
+    /// The number of each shared object written, in the order written.
+    shared_numbers: HashMap<u32, u32>,
     /// Each shared key table whose keys were encoded, by table (kept alive here, so that its
     /// address stays its own): the index of its first key in `key_spans`.
     key_encodings: HashMap<*const Box<[Item]>, (SharedKeys, usize)>,
@@ -263,17 +265,15 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
         let object = self.value.get(id);
         let count = self.counts[id.index()];
         if count > 1 && shareable(object) {
-            if count & WRITTEN != 0 {
+            if count == WRITTEN {
                 self.sink.begin(Tag::SharedRef);
-                self.sink.int(i64::from(count & !WRITTEN));
+                self.sink.int(i64::from(self.shared_numbers[&id.0]));
                 self.sink.end();
                 return Ok(());
             }
-            if self.next_shared >= WRITTEN {
-                return Err("more than 2^31 shared objects".into());
-            }
-            self.counts[id.index()] = WRITTEN | self.next_shared;
-            self.next_shared += 1;
+            let number = self.shared_numbers.len() as u32;
+            self.shared_numbers.insert(id.0, number);
+            self.counts[id.index()] = WRITTEN;
             self.sink.begin(Tag::Shareable);
             self.body(object)?;
             self.sink.end();

@@ -83,7 +83,7 @@ struct Exporter<'v> {
     value: &'v Value,
     text: String,
     losses: Vec<&'static str>,
-    counts: Vec<u32>,
+    counts: Vec<u8>,
     open: Vec<bool>,
     depth: usize,
 }

@@ -550,7 +550,11 @@ fn key_of<'n>(nodes: &'n [Node<'_>], item: Item) -> Option<Key<'n>> {
 }
 
 /// The bit of a node's depth that says it is inside some container.
-const NESTED: u32 = 1 << 31;
+const NESTED: u16 = 1 << 15;
+/// The deepest depth a node's slot holds (two bytes a node: a large load makes millions). A
+/// deeper node is stored as this, and export measures the graph instead (see
+/// [`Machine::depths_stale`]).
+const DEEPEST: u16 = NESTED - 1;
 
 /// Where `key` is among the keys of a small dict: the same item first (memoized keys), then
 /// Python's equality where it differs from identity (numbers across types, str and bytes by
@@ -908,8 +912,8 @@ pub(crate) struct Machine<'a, 'o> {
     build: bool,
 
     nodes: Vec<Node<'a>>,
-    /// Nesting depth of each node as built (1 for an empty container).
-    depths: Vec<u32>,
+    /// Nesting depth of each node as built (1 for an empty container), up to [`DEEPEST`].
+    depths: Vec<u16>,
     /// Hash indexes of large dicts and sets, by node.
     indexes: HashMap<u32, hashbrown::HashTable<u32>>,
     hasher: hashbrown::DefaultHashBuilder,
@@ -1432,7 +1436,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     #[inline]
     fn depth(&self, item: Val) -> u32 {
         match item {
-            Val::Ref(id) => self.depths.get(id.index()).copied().unwrap_or(0) & !NESTED,
+            Val::Ref(id) => u32::from(self.depths.get(id.index()).copied().unwrap_or(0) & !NESTED),
             _ => 0,
         }
     }
@@ -1464,7 +1468,8 @@ impl<'a, 'o> Machine<'a, 'o> {
         let id = ObjectId(self.nodes.len() as u32);
         self.nodes.push(node);
         if self.build {
-            self.depths.push(depth);
+            let slot = self.slot_depth(depth);
+            self.depths.push(slot);
         }
         Ok(Val::Ref(id))
     }
@@ -2628,11 +2633,26 @@ impl<'a, 'o> Machine<'a, 'o> {
             // Its containers' depths do not follow: export measures the graph itself.
             self.depths_stale = true;
         }
-        if depth > *slot & !NESTED {
-            *slot = (*slot & NESTED) | depth;
+        if depth > u32::from(*slot & !NESTED) {
+            let nested = *slot & NESTED;
+            let stored = self.slot_depth(depth);
+            self.depths[id.index()] = nested | stored;
             self.check_depth(depth)?;
         }
         Ok(())
+    }
+
+    /// `depth` as a node's slot holds it: past [`DEEPEST`], the running count is a low bound and
+    /// export measures the graph.
+    #[inline]
+    fn slot_depth(&mut self, depth: u32) -> u16 {
+        match u16::try_from(depth) {
+            Ok(d) if d <= DEEPEST => d,
+            _ => {
+                self.depths_stale = true;
+                DEEPEST
+            }
+        }
     }
 
     /// SETITEM/SETITEMS: key, value pairs from `start` go into the object just below them.

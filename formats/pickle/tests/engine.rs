@@ -873,6 +873,36 @@ fn deep_nesting_is_a_clean_error() {
     assert_eq!(load(&pickle, &shallow).error, None);
 }
 
+/// A node's depth is kept in two bytes; deeper values, under a limit that allows them, are
+/// measured exactly at export.
+#[test]
+fn depths_past_two_bytes_are_still_bounded_exactly() {
+    // n lists, each in the next: MARK x n, EMPTY_LIST, LIST x n (depth n + 1).
+    let nested = |n: usize| {
+        let mut pickle = vec![b'('; n];
+        pickle.push(b']');
+        pickle.extend(std::iter::repeat_n(b'l', n));
+        pickle.push(b'.');
+        pickle
+    };
+    let limits = |max_depth| Limits {
+        max_depth,
+        ..Limits::default()
+    };
+    // Depth 40 001: beyond a two-byte slot, within the limit.
+    let loaded = load(&nested(40_000), &limits(40_001));
+    assert_eq!(loaded.error, None);
+    assert_eq!(loaded.value.len(), 40_001);
+    // One over the limit, and far over it: the exact measure refuses both.
+    for (n, max) in [(40_000, 40_000), (70_000, 50_000)] {
+        let error = load(&nested(n), &limits(max)).error.expect("too deep");
+        assert!(
+            error.limit && error.message.contains(&format!("nested more than {max}")),
+            "{error}"
+        );
+    }
+}
+
 #[test]
 fn memo_indices_never_allocate_their_value() {
     let started = Instant::now();
