@@ -3,22 +3,9 @@
 
 mod cli;
 
-// Loading a pickle makes hundreds of thousands of small objects; glibc's malloc spends a fifth
-// of a large load (and as long again freeing it) where mimalloc is several times quicker.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// `mi_option_purge_delay` (the same place in mimalloc 2's and 3's option enum).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Memory freed goes back to the system at once instead of after 10 ms. A convert frees the
-/// machine's memo and tables just before it encodes: handed back, their pages no longer count
-/// with the encoder's (peak RSS converting the 13 MB benchmark pickle: 142 MB -> 123 MB), and
-/// the kernel had fewer fresh pages to clear. Scans of many files are not slower.
-fn tune_allocator() {
-    // SAFETY: sets a plain integer option; mimalloc reads it on its next purge.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-}
+// The system allocator: records' values are packed into shared chunks (core::Rows), so a
+// large load makes few allocations, and mimalloc, which this binary used before, was no
+// quicker and held 2-10 MB more (docs/performance.md).
 
 use std::process::ExitCode;
 
@@ -59,7 +46,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
     let parsed = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -10,7 +10,6 @@ are missing). For each file it measures, best of several runs:
   the Python library pypickle's `validate_modules` does, and how picklescan reads files);
 - pypickle-pickle: `validate_modules`, `analyze` and `load` (through the `measure` bench
   binary, built in release mode);
-- `load` again under mimalloc, the allocator of the pypickle binary (`--features mimalloc`);
 - peak memory (max RSS from /usr/bin/time -v) of one `load`, ours and CPython's. Ours loads
   as `pypickle::load_value` loads a large file: mapped, with the pages the machine has passed
   let go (`RSS held`: the whole input held in memory, as a caller with a byte slice does);
@@ -64,10 +63,10 @@ def genops_globals(data):
     return sorted(found)
 
 
-def measure_binary(features=()):
+def measure_binary():
     out = subprocess.run(
         ["cargo", "bench", "-p", "pypickle-pickle", "--bench", "measure", "--no-run",
-         "--message-format=json"] + [a for f in features for a in ("--features", f)],
+         "--message-format=json"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
     for line in out.splitlines():
@@ -97,24 +96,17 @@ def main():
     files = [os.path.join(bench_dir, n) for n in names if os.path.exists(os.path.join(bench_dir, n))]
 
     binary = measure_binary()
-    # The same engine under mimalloc, the allocator of the pypickle binary.
-    binary_mi = measure_binary(["mimalloc"])
     ours = {}
     out = subprocess.run([binary] + files, capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         rec = json.loads(line)
         ours[(os.path.basename(rec["file"]), rec["mode"])] = rec["seconds"]
-    out = subprocess.run([binary_mi, "--modes", "load"] + files, capture_output=True, text=True,
-                         check=True).stdout
-    for line in out.splitlines():
-        rec = json.loads(line)
-        ours[(os.path.basename(rec["file"]), "load-mimalloc")] = rec["seconds"]
 
     print("load average: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
-    print("%-12s %10s | %10s %10s %8s | %10s %10s %10s %7s %10s %7s | %9s %9s %9s %9s" % (
+    print("%-12s %10s | %10s %10s %8s | %10s %10s %10s %7s | %9s %9s %9s" % (
         "file", "size MB", "py genops", "ours valid", "ratio",
-        "py loads", "ours load", "ours anlz", "ratio", "load mi", "ratio",
-        "RSS ours", "RSS mi", "RSS held", "RSS py"))
+        "py loads", "ours load", "ours anlz", "ratio",
+        "RSS ours", "RSS held", "RSS py"))
     verdicts = []
     for path in files:
         name = os.path.basename(path)
@@ -126,27 +118,23 @@ def main():
         validate = ours[(name, "validate")]
         analyze = ours[(name, "analyze")]
         load = ours[(name, "load")]
-        load_mi = ours[(name, "load-mimalloc")]
         # As `pypickle::load_value` reads a large file: mapped, its pages let go behind the
         # machine; and, for comparison, a load of the whole file held in memory.
         rss_ours = peak_rss_kb([binary, "--once", "load-released", path])
         rss_held = peak_rss_kb([binary, "--once", "load", path])
-        rss_mi = peak_rss_kb([binary_mi, "--once", "load-released", path])
         rss_py = peak_rss_kb([sys.executable, "-c",
                               "import pickle,sys; d=open(sys.argv[1],'rb').read(); x=pickle.loads(d)",
                               path])
-        print("%-12s %10.1f | %9.3fs %9.4fs %7.0fx | %9.3fs %9.3fs %9.4fs %6.2fx %9.3fs %6.2fx"
-              " | %7.0fMB %7.0fMB %7.0fMB %7.0fMB" % (
+        print("%-12s %10.1f | %9.3fs %9.4fs %7.0fx | %9.3fs %9.3fs %9.4fs %6.2fx"
+              " | %7.0fMB %7.0fMB %7.0fMB" % (
                   name, size / 1e6, py_genops, validate, py_genops / validate,
-                  py_loads, load, analyze, py_loads / load, load_mi, py_loads / load_mi,
-                  rss_ours / 1024, rss_mi / 1024, rss_held / 1024, rss_py / 1024))
+                  py_loads, load, analyze, py_loads / load,
+                  rss_ours / 1024, rss_held / 1024, rss_py / 1024))
         if name == "dense.pkl":
             mbps = size / validate / 1e6
             verdicts.append(("validate >= 300 MB/s on the dense file", mbps >= 300, "%.0f MB/s" % mbps))
             verdicts.append(("load >= 2x faster than CPython on the dense file",
                              py_loads / load >= 2, "%.2fx" % (py_loads / load)))
-            verdicts.append(("  the same under mimalloc (the pypickle binary's)",
-                             py_loads / load_mi >= 2, "%.2fx" % (py_loads / load_mi)))
         if name == "array.pkl":
             verdicts.append(("array file validated in < 0.1 s", validate < 0.1, "%.6f s" % validate))
         # Small files measure the process more than the load.

@@ -9,11 +9,6 @@
 //! memory. Mode `load-released` there loads as the facade's `load_value` loads a large file
 //! (mapped, its pages let go as the machine passes them).
 
-// `--features mimalloc`: the allocator of the pypickle binary, for comparison.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
