@@ -29,6 +29,14 @@ pub struct Usage {
     pub called: bool,
     /// Given state by BUILD.
     pub built: bool,
+    /// Set by the pickle machine on a `builtins.getattr` imported by GLOBAL or STACK_GLOBAL
+    /// when every use the stream makes of it is a proven attribute walk: a REDUCE of it with
+    /// exactly the arguments `(G, 'name')`, where `G` is a global the stream imports by
+    /// GLOBAL or STACK_GLOBAL and `'name'` a literal str that is a plain attribute name (ASCII
+    /// identifier, not starting with `__`). Each such call is recorded as a global of its own,
+    /// `G.name` (opcode REDUCE), and judged on its own; the policy then accepts this
+    /// reference (see docs/security.md, "builtins.getattr").
+    pub attribute_walk: bool,
 }
 
 /// One global reference found in a file.

@@ -175,6 +175,10 @@ pub enum Rule {
     Unknown,
     /// Accepted by this allow entry of the policy.
     Allowed(Arc<str>),
+    /// `builtins.getattr` used only as proven attribute walks (see
+    /// [`crate::Usage::attribute_walk`]): accepted, since each walk is judged as the global
+    /// it reaches.
+    AttributeWalk,
 }
 
 const DUNDER_REASON: &str =
@@ -185,6 +189,13 @@ const EXTENSION_REASON: &str =
     "the copyreg extension registry lives in the loading process, so the global cannot be known";
 const UNKNOWN_REASON: &str = "not known to be data, not known to be a gadget";
 const ALLOWED_REASON: &str = "named by the policy's allow list";
+const ATTRIBUTE_WALK_REASON: &str =
+    "used only as getattr(global, 'name') with a literal name: each \
+     use is judged as the global it reaches";
+
+/// The global whose proven attribute walks the policy accepts ([`Rule::AttributeWalk`]).
+const GETATTR_MODULE: &str = "builtins";
+const GETATTR_NAME: &str = "getattr";
 
 impl Rule {
     /// Why the rule applies: one short phrase.
@@ -198,6 +209,7 @@ impl Rule {
             Rule::Extension => EXTENSION_REASON,
             Rule::Unknown => UNKNOWN_REASON,
             Rule::Allowed(_) => ALLOWED_REASON,
+            Rule::AttributeWalk => ATTRIBUTE_WALK_REASON,
         }
     }
 }
@@ -225,6 +237,7 @@ impl fmt::Display for Rule {
             Rule::Extension => f.write_str("extension codes cannot be resolved"),
             Rule::Unknown => f.write_str("unknown (not in any table)"),
             Rule::Allowed(entry) => write!(f, "allow entry {entry}"),
+            Rule::AttributeWalk => f.write_str("attribute walks of imported globals only"),
         }
     }
 }
@@ -607,16 +620,19 @@ impl CompiledPolicy {
         for global in globals {
             let class = classify_with(&mut buf, &global.target);
             let decision = self.decide(&buf, &global.target, &class);
-            let rule = match decision.allowed_by {
-                Some(entry) => Rule::Allowed(entry),
-                None => class.rule,
+            let (rule, accepted) = match decision.allowed_by {
+                Some(entry) => (Rule::Allowed(entry), decision.accepted),
+                None if !decision.accepted && is_attribute_walk(global) => {
+                    (Rule::AttributeWalk, true)
+                }
+                None => (class.rule, decision.accepted),
             };
             judged.push(Judged {
                 global: global.clone(),
                 risk: class.risk,
                 rule,
-                accepted: decision.accepted,
-                unused_allow: decision.unused_allow,
+                accepted,
+                unused_allow: decision.unused_allow.filter(|_| !accepted),
             });
         }
         Verdict {
@@ -659,6 +675,15 @@ impl CompiledPolicy {
             unused_allow,
         }
     }
+}
+
+/// Whether `global` is `builtins.getattr` used only as proven attribute walks, each of which
+/// the file's globals hold as the global it reaches ([`crate::Usage::attribute_walk`]): the
+/// pickle machine sets the flag, the policy checks the target again.
+fn is_attribute_walk(global: &GlobalRef) -> bool {
+    global.usage.attribute_walk
+        && matches!(&global.target, Target::Named { module, name }
+            if module == GETATTR_MODULE && name == GETATTR_NAME)
 }
 
 /// One global of a file, judged.

@@ -82,6 +82,16 @@ def safe_files():
     write("safe", "stringdtype_dict.joblib", dumped(many))
     write("safe", "stringdtype_dict_zlib.joblib", dumped(many, compress=3))
 
+    # A time-zone-aware column: its dtype holds a zoneinfo.ZoneInfo, which pickles as
+    # builtins.getattr(zoneinfo.ZoneInfo, '_unpickle')(key, 1).
+    import pandas as pd
+    tz = pd.DataFrame({"t": pd.date_range("2024-03-30 22:00", periods=3, freq="h", tz="Europe/Paris"),
+                       "x": [1.0, 2.0, 3.0]})
+    for p in (2, 4, 5):
+        write("safe", f"pandas_tz_p{p}.joblib", dumped(tz, protocol=p))
+    write("safe", "pandas_tz_zlib.joblib", dumped(tz, compress=3))
+    write("safe", "pandas_tz_p4.pkl", pickle.dumps(tz, protocol=4))
+
 
 # ---------------------------------------------------------------- attacks (never safe)
 
@@ -189,6 +199,24 @@ def attack_files():
     files["stringdtype_allow_mmap.joblib"] = (mmap_objects(sd(K(1))), True)
     files["objects_allow_mmap.joblib"] = (
         mmap_objects(G("numpy", "dtype") + U("O8") + b"\x89\x88\x87R"), True)
+
+    # getattr(zoneinfo.ZoneInfo, '_unpickle')(...) is a walk the scanner accepts. Here joblib's
+    # reading uses getattr (memo 5) for that walk only, but a plain pickle.load reads the array's
+    # bytes as opcodes, which call it again as getattr(zoneinfo.ZoneInfo, '__dict__').
+    walk = (G("builtins", "getattr") + PUT(5) + G("zoneinfo", "ZoneInfo") + PUT(6) + U("_unpickle")
+            + b"\x86R" + U("UTC") + K(1) + b"\x86R0")
+    plain_ops = GET(5) + GET(6) + U("__dict__") + b"\x86R0"
+    files["getattr_plain_reading.joblib"] = (
+        P2 + walk + WRAPPER + state([("subclass", G("numpy", "ndarray")),
+                                     ("shape", K(len(plain_ops)) + b"\x85"), ("order", U("C")),
+                                     ("dtype", U1), ("allow_mmap", b"\x89"),
+                                     ("numpy_array_alignment_bytes", b"N")])
+        + b"b" + plain_ops + b".", False)
+    # A walk to os.system (posixpath.os is the os module), called after a real array.
+    files["getattr_walk_os_system.joblib"] = (
+        P2 + memmap_wrapper(subclass=G("numpy", "ndarray")) + b"0"
+        + G("builtins", "getattr") + G("posixpath", "os") + U("system") + b"\x86R"
+        + U("echo pwned") + b"\x85R.", True)
 
     for name, (data, _) in files.items():
         write("attacks", name, data)

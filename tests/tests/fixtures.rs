@@ -45,23 +45,38 @@ fn strings(json: &Json) -> Vec<String> {
 
 /// What CPython resolved, as `module.name`, sorted and distinct. Where the pure-Python
 /// unpickler stopped early but the C unpickler went on (`c_raw_globals`), the C record counts.
+///
+/// A getattr of an imported global and a literal plain name (`getattr_walks`) is listed as the
+/// global it reaches, and `builtins.getattr` is left out when every import of it was used only
+/// so (no `getattr_other`).
 fn recorded_globals(entry: &Json) -> Vec<String> {
     let pairs = entry
         .get("c_raw_globals")
         .filter(|g| !g.as_array().unwrap().is_empty())
         .unwrap_or(&entry["globals"]);
-    let set: BTreeSet<String> = pairs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|pair| {
-            format!(
-                "{}.{}",
-                pair[0].as_str().unwrap(),
-                pair[1].as_str().unwrap()
-            )
-        })
-        .collect();
+    let names = |pairs: &Json| -> Vec<String> {
+        pairs
+            .as_array()
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .map(|pair| {
+                        format!(
+                            "{}.{}",
+                            pair[0].as_str().unwrap(),
+                            pair[1].as_str().unwrap()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut set: BTreeSet<String> = names(pairs).into_iter().collect();
+    let walks = names(&entry["getattr_walks"]);
+    if !walks.is_empty() && entry["getattr_other"].as_bool() != Some(true) {
+        set.remove("builtins.getattr");
+    }
+    set.extend(walks);
     set.into_iter().collect()
 }
 

@@ -57,6 +57,11 @@ fn is_memmap(target: &Target) -> bool {
 #[case::stringdtype_pickle_protocol_5("stringdtype_p5.pkl")]
 #[case::stringdtypes_of_every_kind("stringdtype_dict.joblib")]
 #[case::stringdtypes_of_every_kind_zlib("stringdtype_dict_zlib.joblib")]
+#[case::pandas_tz_protocol_2("pandas_tz_p2.joblib")]
+#[case::pandas_tz_protocol_4("pandas_tz_p4.joblib")]
+#[case::pandas_tz_protocol_5("pandas_tz_p5.joblib")]
+#[case::pandas_tz_zlib("pandas_tz_zlib.joblib")]
+#[case::pandas_tz_pickle_protocol_4("pandas_tz_p4.pkl")]
 fn a_real_file_is_safe(#[case] name: &str) {
     let report = scan("safe", name);
     assert_eq!(report.verdict, FileVerdict::Safe, "{name}: {report:#?}");
@@ -142,9 +147,92 @@ fn a_stringdtype_lookalike_is_never_safe(#[case] name: &str) {
     assert!(!report.unrecognised(), "{name}: {report:#?}");
 }
 
+/// A time-zone-aware pandas column pickles its `zoneinfo.ZoneInfo` as
+/// `getattr(zoneinfo.ZoneInfo, '_unpickle')(key, 1)`: the scanner and the loader judge the
+/// walk as `zoneinfo.ZoneInfo._unpickle`, and `validate_modules` lists that name, which strict
+/// mode then accepts without `builtins.getattr`.
+#[test]
+fn a_pandas_tz_column_is_judged_by_the_global_its_getattr_reaches() {
+    let pkl = folder("safe").join("pandas_tz_p4.pkl");
+    let report = scan("safe", "pandas_tz_p4.pkl");
+    let getattr: Vec<_> = report
+        .globals
+        .iter()
+        .filter(|g| g.global.target.to_string() == "builtins.getattr")
+        .collect();
+    assert_eq!(getattr.len(), 1, "{report:#?}");
+    assert!(getattr[0].accepted && getattr[0].global.usage.attribute_walk);
+    assert!(report
+        .globals
+        .iter()
+        .any(|g| g.global.target.to_string() == "zoneinfo.ZoneInfo._unpickle"));
+    let modules = pypickle::validate_modules(&pkl).expect("modules");
+    assert!(modules.contains(&"zoneinfo.ZoneInfo._unpickle".to_string()));
+    assert!(!modules.contains(&"builtins.getattr".to_string()));
+    pypickle::load_value(&pkl, &pypickle::LoadOptions::new()).expect("loads");
+    pypickle::load_value(&pkl, &pypickle::LoadOptions::new().strict().allow(&modules))
+        .expect("loads in strict mode with what validate_modules lists");
+    // The scanner's list (what `pypickle modules` prints) likewise, joblib files included.
+    for name in [
+        "pandas_tz_p4.pkl",
+        "pandas_tz_p2.joblib",
+        "pandas_tz_zlib.joblib",
+    ] {
+        let path = folder("safe").join(name);
+        let listed = ScanOptions {
+            policy: Policy::no_validation(),
+            ..ScanOptions::default()
+        };
+        let names: Vec<String> = scan_file(&path, &listed)
+            .globals
+            .iter()
+            .filter(|g| !g.global.usage.attribute_walk)
+            .map(|g| g.global.target.to_string())
+            .collect();
+        assert!(
+            names.iter().any(|n| n == "zoneinfo.ZoneInfo._unpickle"),
+            "{name}"
+        );
+        assert!(!names.iter().any(|n| n == "builtins.getattr"), "{name}");
+        let strict = ScanOptions {
+            policy: Policy::allowing(names.iter().map(String::as_str)).with_mode(Mode::Strict),
+            ..ScanOptions::default()
+        };
+        let report = scan_file(&path, &strict);
+        assert_eq!(report.verdict, FileVerdict::Safe, "{name}: {report:#?}");
+    }
+}
+
+/// getattr used for a walk only in joblib's reading, and otherwise by a plain `pickle.load`
+/// (which reads the array's bytes as opcodes); and a walk to `os.system` after a real array
+/// (it runs `echo pwned` under `joblib.load`, make.py --verify).
+/// `load_value` reads a joblib file as a plain pickle: it refuses the first (whose plain
+/// reading calls getattr otherwise) and fails on the array bytes of the second.
+#[rstest]
+#[case::used_otherwise_by_the_plain_reading("getattr_plain_reading.joblib", "builtins.getattr")]
+#[case::a_walk_to_os_system("getattr_walk_os_system.joblib", "posixpath.os.system")]
+fn a_getattr_that_is_not_only_a_harmless_walk_is_unsafe(#[case] name: &str, #[case] refused: &str) {
+    let report = scan("attacks", name);
+    assert_eq!(report.verdict, FileVerdict::Unsafe, "{name}: {report:#?}");
+    assert!(
+        report
+            .refused()
+            .any(|g| g.global.target.to_string() == refused),
+        "{name}: {report:#?}"
+    );
+    let loaded = pypickle::load_value(folder("attacks").join(name), &pypickle::LoadOptions::new());
+    let plain_reading_refuses = name == "getattr_plain_reading.joblib";
+    assert!(
+        loaded
+            .as_ref()
+            .is_err_and(|e| e.is_unsafe() || !plain_reading_refuses),
+        "{name}: {loaded:?}"
+    );
+}
+
 /// Every file make.py writes has its case above.
 #[test]
 fn every_file_is_tested() {
-    assert_eq!(files("safe").len(), 21, "{:?}", files("safe"));
-    assert_eq!(files("attacks").len(), 18, "{:?}", files("attacks"));
+    assert_eq!(files("safe").len(), 26, "{:?}", files("safe"));
+    assert_eq!(files("attacks").len(), 20, "{:?}", files("attacks"));
 }

@@ -26,6 +26,7 @@ fn global(module: &str, name: &str, offset: u64) -> GlobalRef {
         usage: Usage {
             called: true,
             built: false,
+            attribute_walk: false,
         },
         member: None,
     }
@@ -1162,6 +1163,93 @@ fn re_exports_found_by_the_alias_sweep_are_dangerous() {
         ("pandas.tests.frame.test_api", "tm.round_trip_pickle"), // loads a pickle
     ];
     for (module, name) in aliases {
+        assert_eq!(risk(module, name), Risk::Dangerous, "{module}.{name}");
+    }
+}
+
+// ---------------------------------------------------------------- getattr walks
+
+fn walked(module: &str, name: &str) -> GlobalRef {
+    let mut g = global(module, name, 7);
+    g.usage.attribute_walk = true;
+    g
+}
+
+/// A `builtins.getattr` the pickle machine proved used only as `getattr(G, 'name')` walks is
+/// accepted in every mode; each walk is a global of its own, judged as usual.
+#[test]
+fn a_getattr_used_only_for_walks_is_accepted() {
+    let file = [
+        walked("builtins", "getattr"),
+        global("zoneinfo", "ZoneInfo", 9),
+        global("zoneinfo", "ZoneInfo._unpickle", 20),
+    ];
+    let default = Policy::default().judge(&file);
+    assert!(default.accepted(), "{default:?}");
+    assert_eq!(default.globals[0].rule, Rule::AttributeWalk);
+    assert_eq!(default.globals[0].risk, Risk::Dangerous);
+    assert!(default.globals[0].to_string().contains("accepted"));
+    // Strict mode: the walk's global needs an allow entry, getattr does not.
+    let strict = Policy::strict().judge(&file);
+    let refused: Vec<String> = strict
+        .refused()
+        .map(|g| g.global.target.to_string())
+        .collect();
+    assert_eq!(
+        refused,
+        ["zoneinfo.ZoneInfo", "zoneinfo.ZoneInfo._unpickle"]
+    );
+    let allowed = Policy::allowing(["zoneinfo.ZoneInfo"])
+        .with_mode(Mode::Strict)
+        .judge(&file);
+    assert!(allowed.accepted(), "{allowed:?}");
+    // An exact allow entry still names itself; no validation keeps the table rule.
+    let exact = Policy::allowing(["builtins.getattr"]).judge(&file);
+    assert_eq!(
+        exact.globals[0].rule,
+        Rule::Allowed(Arc::from("builtins.getattr"))
+    );
+    let none = Policy::no_validation().judge(&file);
+    assert!(matches!(none.globals[0].rule, Rule::Dangerous(_)));
+}
+
+/// The flag means nothing on anything but `builtins.getattr` itself, and without it getattr
+/// is refused as before.
+#[test]
+fn the_walk_flag_accepts_nothing_else() {
+    for (module, name) in [
+        ("os", "system"),
+        ("__builtin__", "getattr"),
+        ("builtins", "getattr.__self__"),
+        ("builtins", "eval"),
+        ("operator", "attrgetter"),
+    ] {
+        let v = Policy::default().judge(&[walked(module, name)]);
+        assert!(!v.accepted(), "{module}.{name}");
+    }
+    let plain = Policy::default().judge(&[global("builtins", "getattr", 1)]);
+    assert!(!plain.accepted());
+}
+
+/// What walks reach is judged attribute by attribute: dangerous modules, names and dunders
+/// anywhere on the way are refused.
+#[test]
+fn walks_are_judged_as_dotted_globals() {
+    assert_eq!(risk("zoneinfo", "ZoneInfo._unpickle"), Risk::Unknown);
+    assert_eq!(risk("fixture_classes", "Outer.Inner"), Risk::Unknown);
+    for (module, name) in [
+        ("posixpath", "os.system"),
+        ("logging", "os.system"),
+        ("logging", "os"),
+        ("os", "system"),
+        ("enum", "bltns.eval"),
+        ("builtins", "eval"),
+        ("builtins", "getattr.x"),
+        ("zoneinfo", "ZoneInfo.__dict__"),
+        ("collections", "namedtuple.__globals__"),
+        ("collections", "OrderedDict.__subclasses__"),
+        ("numpy", "ndarray.tofile"),
+    ] {
         assert_eq!(risk(module, name), Risk::Dangerous, "{module}.{name}");
     }
 }

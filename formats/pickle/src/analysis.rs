@@ -144,10 +144,16 @@ fn exported(mut outcome: Outcome<'_>, options: &Options) -> Loaded {
 /// stream lists what its readable prefix imports. STACK_GLOBALs with non-str operands appear
 /// as `<unresolved>.<unresolved>`, so that an allowlist built from this list refuses them;
 /// EXT codes have no name and are left out.
+///
+/// A proven attribute walk `getattr(G, 'name')` is listed as the global it reaches,
+/// `G.name` (`zoneinfo.ZoneInfo._unpickle`); a `builtins.getattr` used only so
+/// ([`pypickle_core::Usage::attribute_walk`]) is left out, since every policy accepts it once
+/// the walks are accepted. Any other `getattr` is listed.
 pub fn validate_modules(bytes: &[u8]) -> Vec<String> {
     let mut names: Vec<String> = analyze(bytes)
         .globals
         .into_iter()
+        .filter(|g| !g.usage.attribute_walk)
         .filter_map(|g| match g.target {
             Target::Named { module, name } => Some(format!("{module}.{name}")),
             Target::Extension(_) => None,

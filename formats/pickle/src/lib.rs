@@ -37,6 +37,6 @@ pub use analysis::{
 };
 pub use format::{load_value, load_value_passing, Pickle};
 pub use machine::{
-    path_ends_with, Encoding, Finding, FindingKind, Limits, Offer, Options, PickleError,
-    SkipAfterBuild, SKIP_COPY_BUDGET,
+    path_ends_with, plain_attribute_name, Encoding, Finding, FindingKind, Limits, Offer, Options,
+    PickleError, SkipAfterBuild, SKIP_COPY_BUDGET,
 };

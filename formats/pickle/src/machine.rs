@@ -995,6 +995,40 @@ pub(crate) struct Machine<'a, 'o> {
     dtypes_given: HashMap<u32, Vec<u32>>,
     /// The dtypes the last walk of [`Machine::hand_out`] reached.
     dtypes_reached: Vec<u32>,
+    /// The `builtins.getattr` references imported by GLOBAL or STACK_GLOBAL, by global index:
+    /// how their uses went (see [`Machine::attribute_walk`]).
+    getattrs: HashMap<u32, GetattrUses>,
+}
+
+/// What became of the stack slots that held one `builtins.getattr` reference.
+#[derive(Clone, Copy, Default)]
+struct GetattrUses {
+    /// Stack slots that held it (its import's, and every GET or DUP of it).
+    slots: u64,
+    /// Slots a proven attribute walk took as its callable.
+    walks: u64,
+    /// Used in place, without a slot being taken (BUILD, APPEND, SETITEM, ADDITEMS or
+    /// READONLY_BUFFER on it).
+    in_place: bool,
+}
+
+/// Whether `name` is an attribute name a proven `getattr` walk may take: an ASCII identifier
+/// that does not start with `__` (no dunder such as `__globals__`, `__class__`, `__dict__`,
+/// `__subclasses__`, `__reduce__`, and no private name mangled from `__x`). Anything else
+/// (empty, dotted, non-ASCII, with spaces) either fails in CPython or is not plain data
+/// access, and leaves the `getattr` judged as it is.
+pub fn plain_attribute_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    match bytes.first() {
+        Some(&first) => {
+            (first.is_ascii_alphabetic() || first == b'_')
+                && !name.starts_with("__")
+                && bytes
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        None => false,
+    }
 }
 
 impl<'a, 'o> Machine<'a, 'o> {
@@ -1060,6 +1094,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             array_nodes: HashSet::new(),
             dtypes_given: HashMap::new(),
             dtypes_reached: Vec::new(),
+            getattrs: HashMap::new(),
         }
     }
 
@@ -1147,6 +1182,13 @@ impl<'a, 'o> Machine<'a, 'o> {
                 kind: FindingKind::TooManyFindings,
                 message: format!("{dropped} more findings were not kept"),
             });
+        }
+        for (&g, uses) in &self.getattrs {
+            // Every slot that held the reference went to a proven walk, and nothing used it
+            // in place: the file does nothing else with it.
+            if uses.walks > 0 && uses.walks == uses.slots && !uses.in_place {
+                self.globals[g as usize].usage.attribute_walk = true;
+            }
         }
         let partial = if error.is_some() {
             std::mem::take(&mut self.stack)
@@ -1392,8 +1434,30 @@ impl<'a, 'o> Machine<'a, 'o> {
                 format!("more than {} stack entries", self.options.limits.max_stack),
             ));
         }
+        if !self.getattrs.is_empty() {
+            self.count_getattr_slot(item);
+        }
         self.stack.push(item);
         Ok(())
+    }
+
+    /// Counts a stack slot holding a `builtins.getattr` reference (see [`GetattrUses`]).
+    #[cold]
+    fn count_getattr_slot(&mut self, item: Val) {
+        if let Some(g) = self.global_of(item) {
+            if let Some(uses) = self.getattrs.get_mut(&(g as u32)) {
+                uses.slots += 1;
+            }
+        }
+    }
+
+    /// Notes that `target` was used in place (BUILD, items, READONLY_BUFFER).
+    fn used_in_place(&mut self, target: Val) {
+        if let Some(g) = self.global_of(target) {
+            if let Some(uses) = self.getattrs.get_mut(&(g as u32)) {
+                uses.in_place = true;
+            }
+        }
     }
 
     #[inline]
@@ -1636,7 +1700,61 @@ impl<'a, 'o> Machine<'a, 'o> {
         } else {
             (module.to_owned(), name.to_owned())
         };
-        self.record(op, Target::Named { module, name })
+        let getattr = module == "builtins" && name == "getattr";
+        let item = self.record(op, Target::Named { module, name })?;
+        // INST calls what it imports at once, with whatever it is given: never a walk.
+        if getattr && matches!(op, Op::Global | Op::StackGlobal) {
+            self.getattrs
+                .insert(self.globals.len() as u32 - 1, GetattrUses::default());
+        }
+        Ok(item)
+    }
+
+    /// A REDUCE of `builtins.getattr` (imported by GLOBAL or STACK_GLOBAL) with exactly the
+    /// arguments `(G, 'name')`: `G` a global the stream imports by GLOBAL or STACK_GLOBAL (not
+    /// another `getattr`, not what a walk returned, not an extension code, not unresolved),
+    /// `'name'` a literal str (the machine makes strs only from STRING and UNICODE opcodes,
+    /// never from a call) that is a [`plain_attribute_name`]. CPython then returns the
+    /// attribute `G.name`, as STACK_GLOBAL of the dotted name would: it is recorded as the
+    /// global `module.qualname.name` (opcode REDUCE, at the REDUCE) and stands on the stack
+    /// as that global. `None` for any other call, which stays a call.
+    fn attribute_walk(&mut self, callable: Val, args: Val) -> Result<Option<Val>, Halt> {
+        let Some(g) = self.global_of(callable) else {
+            return Ok(None);
+        };
+        if !self.getattrs.contains_key(&(g as u32)) {
+            return Ok(None);
+        }
+        let (owner, attr) = match self.tuple_items_of(args) {
+            Some(&[owner, attr]) => (owner, attr),
+            _ => return Ok(None),
+        };
+        let Some(h) = self.global_of(owner) else {
+            return Ok(None);
+        };
+        if self.getattrs.contains_key(&(h as u32)) {
+            return Ok(None);
+        }
+        let Some(attr) = self.text(attr).filter(|a| plain_attribute_name(a)) else {
+            return Ok(None);
+        };
+        let attr = attr.to_owned();
+        let owner = &self.globals[h];
+        let target = match &owner.target {
+            Target::Named { module, name }
+                if matches!(owner.opcode, "GLOBAL" | "STACK_GLOBAL") && module != UNRESOLVED =>
+            {
+                Target::Named {
+                    module: module.clone(),
+                    name: format!("{name}.{attr}"),
+                }
+            }
+            _ => return Ok(None),
+        };
+        if let Some(uses) = self.getattrs.get_mut(&(g as u32)) {
+            uses.walks += 1;
+        }
+        self.record(Op::Reduce, target).map(Some)
     }
 
     fn record(&mut self, op: Op, target: Target) -> Result<Val, Halt> {
@@ -2008,9 +2126,16 @@ impl<'a, 'o> Machine<'a, 'o> {
                 let callable = self.pop()?;
                 self.mark_called(callable);
                 self.mark_called_through(callable, args);
-                let item = match self.fold(callable, args)? {
+                let walk = match self.getattrs.is_empty() {
+                    true => None,
+                    false => self.attribute_walk(callable, args)?,
+                };
+                let item = match walk {
                     Some(item) => item,
-                    None => self.instance(CallKind::Reduce, callable, args, None)?,
+                    None => match self.fold(callable, args)? {
+                        Some(item) => item,
+                        None => self.instance(CallKind::Reduce, callable, args, None)?,
+                    },
                 };
                 self.push(item)?;
             }
@@ -2536,6 +2661,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn items_on_other(&mut self, op: Op, target: Val) {
+        self.used_in_place(target);
         let message = format!(
             "{op} on {}, which has no such method (CPython fails here)",
             self.describe(target)
@@ -2544,6 +2670,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn items_on_global(&mut self, op: Op, target: Val) {
+        self.used_in_place(target);
         let message = format!("{op} calls a method of {}", self.describe(target));
         self.find(FindingKind::ItemsOnGlobal, message);
     }
@@ -2800,6 +2927,9 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             Node::Global(g) => {
                 let g = *g as usize;
+                if let Some(uses) = self.getattrs.get_mut(&(g as u32)) {
+                    uses.in_place = true;
+                }
                 self.globals[g].usage.built = true;
                 let message = format!(
                     "BUILD gives state to the imported {}: it sets attributes on an imported object",
@@ -3399,4 +3529,535 @@ fn longest_path_check(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The proven `getattr` walk ([`Machine::attribute_walk`]): what it accepts, and every
+    //! other use of `getattr`, which it must leave as it was.
+
+    use super::plain_attribute_name;
+    use crate::{analyze, analyze_with, load, validate_modules, Encoding, Limits, Options};
+    use pypickle_core::{Object, Target};
+
+    fn g(module: &str, name: &str) -> Vec<u8> {
+        [b"c", module.as_bytes(), b"\n", name.as_bytes(), b"\n"].concat()
+    }
+
+    fn u(s: &str) -> Vec<u8> {
+        let mut out = vec![b'X'];
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out
+    }
+
+    fn sg(module: &str, name: &str) -> Vec<u8> {
+        [u(module), u(name), b"\x93".to_vec()].concat()
+    }
+
+    /// STACK_GLOBAL for getattr and its global, and getattr imported twice: each import is
+    /// flagged on its own.
+    #[test]
+    fn each_import_of_getattr_is_judged_on_its_own() {
+        let walk = [
+            sg(GETATTR.0, GETATTR.1),
+            sg(ZONEINFO.0, ZONEINFO.1),
+            u("_unpickle"),
+            b"\x86R".to_vec(),
+        ]
+        .concat();
+        let bytes = [
+            &b"\x80\x04"[..],
+            &walk,
+            b"0",
+            &sg(GETATTR.0, GETATTR.1),
+            b"0",
+            &walk,
+            b".",
+        ]
+        .concat();
+        assert_eq!(flags_agree(&bytes), [true, false, true]);
+        assert!(validate_modules(&bytes).contains(&"builtins.getattr".to_string()));
+    }
+
+    const GETATTR: (&str, &str) = ("builtins", "getattr");
+    const ZONEINFO: (&str, &str) = ("zoneinfo", "ZoneInfo");
+
+    /// `getattr(zoneinfo.ZoneInfo, '_unpickle')('UTC', 1)` at protocol 2.
+    fn zone_walk() -> Vec<u8> {
+        [
+            g(GETATTR.0, GETATTR.1),
+            g(ZONEINFO.0, ZONEINFO.1),
+            u("_unpickle"),
+            b"\x86R".to_vec(),
+            u("UTC"),
+            b"K\x01\x86R".to_vec(),
+        ]
+        .concat()
+    }
+
+    fn p2(body: &[u8]) -> Vec<u8> {
+        [b"\x80\x02", body, b"."].concat()
+    }
+
+    fn targets(bytes: &[u8]) -> Vec<String> {
+        analyze(bytes)
+            .globals
+            .iter()
+            .map(|g| g.target.to_string())
+            .collect()
+    }
+
+    /// Whether each `getattr` reference of the stream is flagged as used only for walks.
+    fn getattr_flags(bytes: &[u8]) -> Vec<bool> {
+        analyze(bytes)
+            .globals
+            .iter()
+            .filter(|g| g.target.to_string() == "builtins.getattr")
+            .map(|g| g.usage.attribute_walk)
+            .collect()
+    }
+
+    /// The getattr references, built and not built, agree.
+    fn flags_agree(bytes: &[u8]) -> Vec<bool> {
+        let analysed = getattr_flags(bytes);
+        let loaded: Vec<bool> = load(bytes, &Limits::default())
+            .globals
+            .iter()
+            .filter(|g| g.target.to_string() == "builtins.getattr")
+            .map(|g| g.usage.attribute_walk)
+            .collect();
+        assert_eq!(analysed, loaded, "{bytes:?}");
+        analysed
+    }
+
+    #[test]
+    fn plain_attribute_names() {
+        for ok in ["_unpickle", "Inner", "a", "_", "_x9", "append", "class"] {
+            assert!(plain_attribute_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "__globals__",
+            "__class__",
+            "__dict__",
+            "__subclasses__",
+            "__reduce__",
+            "__x",
+            "__",
+            "a.b",
+            "9a",
+            "a b",
+            "caf\u{e9}",
+            "a-b",
+            "a\n",
+        ] {
+            assert!(!plain_attribute_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_walk_is_recorded_as_the_global_it_reaches() {
+        let bytes = p2(&zone_walk());
+        assert_eq!(
+            targets(&bytes),
+            [
+                "builtins.getattr",
+                "zoneinfo.ZoneInfo",
+                "zoneinfo.ZoneInfo._unpickle"
+            ]
+        );
+        assert_eq!(flags_agree(&bytes), [true]);
+        let a = analyze(&bytes);
+        let walk = &a.globals[2];
+        assert_eq!(walk.opcode, "REDUCE");
+        assert!(walk.usage.called, "what the walk returned is called");
+        assert_eq!(
+            validate_modules(&bytes),
+            ["zoneinfo.ZoneInfo", "zoneinfo.ZoneInfo._unpickle"]
+        );
+        // The value holds the attribute as a global, called.
+        let loaded = load(&bytes, &Limits::default());
+        let value = loaded.value;
+        let root = value.root();
+        let pypickle_core::Item::Ref(id) = root else {
+            panic!("{root:?}")
+        };
+        let Object::Instance(inst) = value.get(id) else {
+            panic!("an instance")
+        };
+        let pypickle_core::Item::Ref(callable) = inst.callable else {
+            panic!("a callable")
+        };
+        assert!(
+            matches!(value.get(callable), Object::Global(g)
+                if g.module == "zoneinfo" && g.name == "ZoneInfo._unpickle"),
+            "{:?}",
+            value.get(callable)
+        );
+    }
+
+    #[test]
+    fn a_walk_at_every_protocol_and_through_the_memo() {
+        // Protocol 0: text opcodes, `__builtin__` remapped by fix_imports.
+        let p0 = [
+            &b"c__builtin__\ngetattr\np0\n(czoneinfo\nZoneInfo\np1\nS'_unpickle'\np2\ntp3\nRp4\n"[..],
+            b"(S'UTC'\nI1\ntR.",
+        ]
+        .concat();
+        assert_eq!(flags_agree(&p0), [true]);
+        assert!(targets(&p0).contains(&"zoneinfo.ZoneInfo._unpickle".to_string()));
+        // Protocol 4: STACK_GLOBAL, operands and walk arguments from the memo.
+        let p4 = [
+            &b"\x80\x04"[..],
+            &u("builtins"),
+            b"\x94",
+            &u("getattr"),
+            b"\x94\x93\x94",
+            &u("zoneinfo"),
+            b"\x94",
+            &u("ZoneInfo"),
+            b"\x94\x93\x94",
+            &u("_unpickle"),
+            b"\x94",
+            // The class (memo 5) and '_unpickle' (memo 6) popped, then read back from the memo.
+            b"00h\x05h\x06\x86R\x94",
+            &u("UTC"),
+            b"K\x01\x86R.",
+        ]
+        .concat();
+        assert_eq!(flags_agree(&p4), [true], "{:?}", analyze(&p4));
+        // Protocol 3 and later write `builtins`; `__builtin__` is not remapped there.
+        let p3 = [
+            &b"\x80\x03c__builtin__\ngetattr\n"[..],
+            &g(ZONEINFO.0, ZONEINFO.1),
+            &u("_unpickle"),
+            b"\x86R.",
+        ]
+        .concat();
+        assert_eq!(flags_agree(&p3), Vec::<bool>::new());
+        assert!(targets(&p3).contains(&"__builtin__.getattr".to_string()));
+    }
+
+    #[test]
+    fn the_same_getattr_walking_twice_is_still_walks_only() {
+        let twice = p2(&[
+            g(GETATTR.0, GETATTR.1),
+            b"q\x00".to_vec(),
+            g(ZONEINFO.0, ZONEINFO.1),
+            u("_unpickle"),
+            b"\x86R0h\x00".to_vec(),
+            g("fixture_classes", "Outer"),
+            u("Inner"),
+            b"\x86R".to_vec(),
+        ]
+        .concat());
+        assert_eq!(flags_agree(&twice), [true]);
+        assert_eq!(
+            validate_modules(&twice),
+            [
+                "fixture_classes.Outer",
+                "fixture_classes.Outer.Inner",
+                "zoneinfo.ZoneInfo",
+                "zoneinfo.ZoneInfo._unpickle"
+            ]
+        );
+    }
+
+    /// Every other use of getattr leaves it unflagged (and so judged dangerous).
+    #[test]
+    fn any_other_use_of_getattr_is_not_a_walk() {
+        let ga = || g(GETATTR.0, GETATTR.1);
+        let zi = || g(ZONEINFO.0, ZONEINFO.1);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "three arguments",
+                [ga(), zi(), u("_unpickle"), b"N\x87R".to_vec()].concat(),
+            ),
+            ("one argument", [ga(), zi(), b"\x85R".to_vec()].concat()),
+            (
+                "a dunder",
+                [ga(), zi(), u("__globals__"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "__class__",
+                [ga(), zi(), u("__class__"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "a private __x",
+                [ga(), zi(), u("__x"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "a dotted name",
+                [ga(), zi(), u("a.b"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "an empty name",
+                [ga(), zi(), u(""), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "a non-ASCII name",
+                [ga(), zi(), u("caf\u{e9}"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "a bytes name",
+                [ga(), zi(), b"C\x01a\x86R".to_vec()].concat(),
+            ),
+            ("an int name", [ga(), zi(), b"K\x01\x86R".to_vec()].concat()),
+            (
+                "a computed name",
+                [
+                    ga(),
+                    zi(),
+                    g("builtins", "str"),
+                    b"C\x01a".to_vec(),
+                    u("ascii"),
+                    b"\x86R\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "a list",
+                [ga(), b"]".to_vec(), u("append"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "a str",
+                [ga(), u("{0.__init__}"), u("format"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "what a call returned",
+                [
+                    ga(),
+                    g("builtins", "__import__"),
+                    u("os"),
+                    b"\x85R".to_vec(),
+                    u("system"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "what a walk returned",
+                [ga(), zone_walk_callable(), u("x"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "getattr itself",
+                [ga(), b"q\x00h\x00".to_vec(), u("x"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "an extension code",
+                [ga(), b"\x82\x01".to_vec(), u("x"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "an unresolved global",
+                [ga(), b"K\x01K\x02\x93".to_vec(), u("x"), b"\x86R".to_vec()].concat(),
+            ),
+            (
+                "an INST global",
+                [
+                    ga(),
+                    b"(izoneinfo\nZoneInfo\n".to_vec(),
+                    u("x"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            ("never called", [ga(), b"0".to_vec()].concat()),
+            (
+                "left on the stack",
+                [ga(), b"0".to_vec(), zone_walk(), b"0".to_vec(), ga()].concat(),
+            ),
+            (
+                "reused from the memo otherwise",
+                [
+                    zone_walk_memo(),
+                    b"0h\x00".to_vec(),
+                    b"]".to_vec(),
+                    u("append"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "DUP, one copy walked",
+                [
+                    ga(),
+                    b"2".to_vec(),
+                    zi(),
+                    u("_unpickle"),
+                    b"\x86R0".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "passed as an argument",
+                [
+                    zone_walk(),
+                    b"0".to_vec(),
+                    g("builtins", "map"),
+                    ga(),
+                    b"\x85R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "put in a list",
+                [
+                    ga(),
+                    b"q\x00]h\x00a0h\x00".to_vec(),
+                    zi(),
+                    u("_unpickle"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "given state by BUILD",
+                [
+                    ga(),
+                    b"}b".to_vec(),
+                    zi(),
+                    u("_unpickle"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "items added to it",
+                [
+                    ga(),
+                    b"(K\x01e".to_vec(),
+                    zi(),
+                    u("_unpickle"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "an item appended to it",
+                [
+                    ga(),
+                    b"K\x01a".to_vec(),
+                    zi(),
+                    u("_unpickle"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "a read-only buffer of it",
+                [
+                    ga(),
+                    b"\x98".to_vec(),
+                    zi(),
+                    u("_unpickle"),
+                    b"\x86R".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "called by INST",
+                [
+                    b"(".to_vec(),
+                    zi(),
+                    u("_unpickle"),
+                    b"ibuiltins\ngetattr\n".to_vec(),
+                ]
+                .concat(),
+            ),
+            (
+                "called by NEWOBJ",
+                [ga(), zi(), u("_unpickle"), b"\x86\x81".to_vec()].concat(),
+            ),
+            (
+                "called by OBJ",
+                [b"(".to_vec(), ga(), zi(), u("_unpickle"), b"o".to_vec()].concat(),
+            ),
+            (
+                "the name of a STACK_GLOBAL",
+                [u("m"), ga(), b"\x93".to_vec()].concat(),
+            ),
+        ];
+        for (what, body) in cases {
+            let bytes = p2(&body);
+            let flags = flags_agree(&bytes);
+            assert!(
+                !flags.is_empty(),
+                "{what}: no getattr reference: {:?}",
+                analyze(&bytes)
+            );
+            assert!(
+                flags.iter().any(|f| !f),
+                "{what}: {flags:?} {:?}",
+                analyze(&bytes)
+            );
+            assert!(
+                validate_modules(&bytes).contains(&"builtins.getattr".to_string()),
+                "{what}"
+            );
+        }
+    }
+
+    /// `getattr(zoneinfo.ZoneInfo, '_unpickle')` without the call of what it returns.
+    fn zone_walk_callable() -> Vec<u8> {
+        [
+            g(GETATTR.0, GETATTR.1),
+            g(ZONEINFO.0, ZONEINFO.1),
+            u("_unpickle"),
+            b"\x86R".to_vec(),
+        ]
+        .concat()
+    }
+
+    /// [`zone_walk`] with getattr memoized at 0.
+    fn zone_walk_memo() -> Vec<u8> {
+        [
+            g(GETATTR.0, GETATTR.1),
+            b"q\x00".to_vec(),
+            g(ZONEINFO.0, ZONEINFO.1),
+            u("_unpickle"),
+            b"\x86R".to_vec(),
+        ]
+        .concat()
+    }
+
+    /// Python 2 strs decoded as bytes (`encoding='bytes'`) are no str: getattr fails on them.
+    #[test]
+    fn a_python2_str_read_as_bytes_is_no_name() {
+        let bytes = p2(&[
+            g(GETATTR.0, GETATTR.1),
+            g(ZONEINFO.0, ZONEINFO.1),
+            b"U\x09_unpickle\x86R".to_vec(),
+        ]
+        .concat());
+        assert_eq!(flags_agree(&bytes), [true]);
+        let as_bytes = Options {
+            encoding: Encoding::Bytes,
+            ..Options::default()
+        };
+        let a = analyze_with(&bytes, &as_bytes);
+        assert!(!a.globals[0].usage.attribute_walk);
+        assert_eq!(a.globals.len(), 2);
+    }
+
+    /// A walk judged like the dotted global it reaches: targets keep `fix_imports` names.
+    #[test]
+    fn walks_keep_the_remapped_names() {
+        let bytes = p2(&[
+            b"c__builtin__\ngetattr\n".to_vec(),
+            b"c__builtin__\nset\n".to_vec(),
+            u("union"),
+            b"\x86R".to_vec(),
+        ]
+        .concat());
+        assert_eq!(
+            targets(&bytes),
+            ["builtins.getattr", "builtins.set", "builtins.set.union"]
+        );
+        assert_eq!(flags_agree(&bytes), [true]);
+        assert!(matches!(
+            &analyze(&bytes).globals[2].target,
+            Target::Named { module, name } if module == "builtins" && name == "set.union"
+        ));
+    }
 }

@@ -1116,6 +1116,13 @@ fn validate_modules_matches_the_fixture_manifest() {
         };
         let mut expected = names("globals");
         expected.extend(names("c_raw_globals"));
+        // A getattr of an imported global and a literal plain name is listed as the global it
+        // reaches; getattr itself is left out when every import of it was used only so.
+        let walks = names("getattr_walks");
+        if !walks.is_empty() && file["getattr_other"].as_bool() != Some(true) {
+            expected.retain(|name| name != "builtins.getattr");
+        }
+        expected.extend(walks);
         expected.sort();
         expected.dedup();
         let mut got = validate_modules(&bytes);

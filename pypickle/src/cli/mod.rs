@@ -247,10 +247,13 @@ pub fn scan(args: ScanArgs) -> u8 {
     summary.exit_code() as u8
 }
 
+/// The names `pypickle::validate_modules` would list: a `builtins.getattr` used only as
+/// proven attribute walks is left out (the walks are listed as the globals they reach).
 fn names(report: &FileReport) -> Vec<String> {
     let set: BTreeSet<String> = report
         .globals
         .iter()
+        .filter(|g| !g.global.usage.attribute_walk)
         .filter_map(|g| match &g.global.target {
             Target::Named { module, name } => Some(format!("{module}.{name}")),
             Target::Extension(_) => None,

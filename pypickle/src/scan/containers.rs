@@ -479,11 +479,16 @@ fn also_as_plain(
     for mut g in analysis.globals {
         g.offset += base as u64;
         g.member = member.map(str::to_string);
-        let known = ctx
-            .out
-            .globals
-            .iter()
-            .any(|k| k.offset == g.offset && k.target == g.target && k.member == g.member);
+        let mut known = false;
+        for k in ctx.out.globals.iter_mut() {
+            if k.offset == g.offset && k.target == g.target && k.member == g.member {
+                known = true;
+                // A `getattr` the joblib reading proved used only as attribute walks, which
+                // the plain reading uses otherwise (its array bytes read as opcodes), is
+                // judged as usual.
+                k.usage.attribute_walk &= g.usage.attribute_walk;
+            }
+        }
         if !known {
             ctx.out.globals.push(g);
         }
