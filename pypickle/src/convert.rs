@@ -381,8 +381,17 @@ fn decode(
         let root = value.root();
         return Ok((value, vec![root]));
     }
-    let loaded =
-        pypickle_pickle::load_passing(payload, &pypickle_pickle::Options::default(), passed);
+    // Nesting is not counted while loading: every writer bounds it as it walks the value
+    // (CBOR and JSON at tree::MAX_DEPTH, MessagePack at its own; pickle's writer is iterative),
+    // and the machine's table of depths would be a tenth of the load's memory.
+    let options = pypickle_pickle::Options {
+        limits: pypickle_pickle::Limits {
+            max_depth: usize::MAX,
+            ..pypickle_pickle::Limits::default()
+        },
+        ..pypickle_pickle::Options::default()
+    };
+    let loaded = pypickle_pickle::load_passing(payload, &options, passed);
     let verdict = policy.judge(&loaded.globals);
     if !verdict.accepted() {
         return Err(Error::unsafe_content(verdict));

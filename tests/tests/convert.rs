@@ -318,6 +318,52 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
     }
 }
 
+/// convert loads a pickle without counting its nesting (the machine's depth table would be a
+/// tenth of the load): each writer bounds it instead, so a pickle nested 200 000 deep is a clean
+/// error into every text and binary format, and a copy into pickle (whose writer is iterative).
+#[test]
+fn pickles_nested_past_every_writer_are_clean_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("deep.pkl");
+    // MARK x n, EMPTY_LIST, LIST x n: n + 1 lists, each in the next.
+    let n = 200_000;
+    let mut pickle = vec![b'('; n];
+    pickle.push(b']');
+    pickle.extend(std::iter::repeat_n(b'l', n));
+    pickle.push(b'.');
+    std::fs::write(&input, &pickle).unwrap();
+    for to in ["cbor", "msgpack", "json"] {
+        let output = dir.path().join(format!("out.{to}"));
+        let options = ConvertOptions::new().lossy(true);
+        let err = convert(&input, &output, &options).unwrap_err();
+        assert!(err.to_string().contains("deeper"), "{to}: {err}");
+        assert!(!output.exists(), "{to}");
+    }
+    let output = dir.path().join("out.pkl");
+    convert(&input, &output, &ConvertOptions::new()).unwrap();
+    // The copy holds the same lists.
+    let deep = pypickle::pickle_format::Options {
+        limits: pypickle::pickle_format::Limits {
+            max_depth: usize::MAX,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let copy = pypickle::pickle_format::load_with(&std::fs::read(&output).unwrap(), &deep);
+    assert_eq!(copy.error, None);
+    let value = &copy.value;
+    let (mut item, mut levels) = (value.root(), 0);
+    while let Some(pypickle_core::Object::List(items)) = value.object(item) {
+        levels += 1;
+        match items.as_slice() {
+            [inner] => item = *inner,
+            [] => break,
+            _ => panic!("a list of {} items at level {levels}", items.len()),
+        }
+    }
+    assert_eq!((levels, value.len()), (n + 1, n + 1));
+}
+
 #[test]
 fn damaged_files_are_errors_never_panics() {
     let dir = tempfile::tempdir().unwrap();

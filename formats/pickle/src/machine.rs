@@ -38,7 +38,8 @@ use crate::reader::{byte_repr, decode_arg, decode_int, Arg, ArgError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// How deeply built values may nest (a list in a list is depth 2). Checked by `load` only:
-    /// `analyze` builds no values.
+    /// `analyze` builds no values. `usize::MAX`: not counted at all (no table of two bytes a
+    /// node), for a caller whose own walk of the value bounds its depth (`pypickle::convert`).
     pub max_depth: usize,
     /// Memo entries (distinct indices) per pickle.
     pub max_memo: usize,
@@ -910,6 +911,8 @@ pub(crate) struct Machine<'a, 'o> {
     release_at: u64,
     /// Whether lists, dicts and sets keep their items and payloads are exported.
     build: bool,
+    /// Whether nesting depths are counted: when values are built under a depth limit.
+    count_depths: bool,
 
     nodes: Vec<Node<'a>>,
     /// Nesting depth of each node as built (1 for an empty container), up to [`DEEPEST`].
@@ -1052,8 +1055,12 @@ impl<'a, 'o> Machine<'a, 'o> {
             release: None,
             release_at: u64::MAX,
             build,
+            count_depths: build && options.limits.max_depth != usize::MAX,
             nodes,
-            depths: Vec::with_capacity(expected),
+            depths: match build && options.limits.max_depth != usize::MAX {
+                true => Vec::with_capacity(expected),
+                false => Vec::new(),
+            },
             indexes: HashMap::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
             stack: Vec::new(),
@@ -1531,7 +1538,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         self.check_depth(depth)?;
         let id = ObjectId(self.nodes.len() as u32);
         self.nodes.push(node);
-        if self.build {
+        if self.count_depths {
             let slot = self.slot_depth(depth);
             self.depths.push(slot);
         }
@@ -1572,7 +1579,7 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// Depth of a new container holding `items` (which are nested from now on).
     fn depth_of(&mut self, items: &[Val]) -> u32 {
-        if !self.build {
+        if !self.count_depths {
             return 0;
         }
         let mut depth = 0;
@@ -1586,7 +1593,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// Records that `container` now also holds `child`.
     #[inline]
     fn deepen(&mut self, container: ObjectId, child: Val) -> Result<(), Halt> {
-        if !self.build {
+        if !self.count_depths {
             return Ok(());
         }
         let d = self.depth(child) + 1;
@@ -1596,7 +1603,7 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// Records that `container` now also holds the stack's items from `start`.
     fn deepen_from_stack(&mut self, container: ObjectId, start: usize) -> Result<(), Halt> {
-        if !self.build {
+        if !self.count_depths {
             return Ok(());
         }
         let mut depth = 0;
@@ -2752,7 +2759,7 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// Raises the depth of `id`, which just took children, to at least `depth`.
     fn deepen_to(&mut self, id: ObjectId, depth: u32) -> Result<(), Halt> {
-        if !self.build {
+        if !self.count_depths {
             return Ok(());
         }
         let slot = &mut self.depths[id.index()];
