@@ -155,6 +155,26 @@ impl<'a> Packed<'a> {
         }
     }
 
+    /// Calls `f` with the id of every reference among the items, in order, without making
+    /// the others (walks that count references read nothing else).
+    #[inline]
+    pub fn for_each_ref(self, mut f: impl FnMut(ObjectId)) {
+        let (n, _, mut at) = self.header();
+        let bytes = self.0;
+        for _ in 0..n {
+            let tag = bytes[at];
+            at += 1;
+            match tag {
+                REF => f(ObjectId(read_varint(bytes, &mut at) as u32)),
+                INT => {
+                    read_varint(bytes, &mut at);
+                }
+                FLOAT => at += 8,
+                _ => {}
+            }
+        }
+    }
+
     /// The item count, where the offset table starts and where the items start.
     fn header(self) -> (usize, usize, usize) {
         let mut at = 0;
@@ -598,6 +618,23 @@ mod tests {
         assert_eq!(packed.len(), long.len());
         assert_eq!(packed.get(123_457), Some(Item::Float(123_457.0)));
         assert_eq!(chunks[after.chunk()].item(after).get(0), Some(Item::Int(1)));
+    }
+
+    #[test]
+    fn for_each_ref_gives_the_references_in_order() {
+        let items = samples();
+        let packed = PackedItems::new(items.clone());
+        let mut refs = Vec::new();
+        packed.packed().for_each_ref(|id| refs.push(id));
+        let want: Vec<ObjectId> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Ref(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refs, want);
+        assert_eq!(want.len(), 4);
     }
 
     #[test]

@@ -176,17 +176,38 @@ pub fn reference_counts(value: &Value) -> Vec<u8> {
         stack.push(id);
     }
     let objects = value.objects();
+    // The key table of the records seen last, and how many of them: the keys of a table that
+    // two records share are counted as shared already, and not again for each record.
+    let mut table: (*const Box<[Item]>, u32) = (std::ptr::null(), 0);
+    fn push(stack: &mut Vec<ObjectId>, item: Item) {
+        if let Item::Ref(id) = item {
+            stack.push(id)
+        }
+    }
     while let Some(id) = stack.pop() {
         let count = &mut counts[id.index()];
         *count = (*count + 1).min(MAX_COUNT);
         if *count > 1 {
             continue;
         }
-        objects[id.index()].for_each_child(|c| {
-            if let Item::Ref(c) = c {
-                stack.push(c)
+        let record = match &objects[id.index()] {
+            Object::Dict(dict) => dict.record_parts(),
+            _ => None,
+        };
+        match record {
+            Some((keys, values)) => {
+                let ptr = Arc::as_ptr(keys);
+                table = match table.0 == ptr {
+                    true => (ptr, table.1.saturating_add(1)),
+                    false => (ptr, 1),
+                };
+                if table.1 <= u32::from(MAX_COUNT) {
+                    keys.iter().for_each(|&k| push(&mut stack, k));
+                }
+                values.packed().for_each_ref(|v| stack.push(v));
             }
-        });
+            None => objects[id.index()].for_each_child(|c| push(&mut stack, c)),
+        }
     }
     counts
 }
