@@ -220,6 +220,7 @@ pub fn write<S: Sink>(value: &Value, sink: &mut S) -> Result<(), String> {
         counts: reference_counts(value),
         shared_numbers: HashMap::new(),
         key_encodings: HashMap::new(),
+        last_encoded: (std::ptr::null(), 0),
         key_bytes: Vec::new(),
         key_spans: Vec::new(),
         capturing: false,
@@ -238,6 +239,9 @@ struct Writer<'v, 's, S> {
     /// Each shared key table whose keys were encoded, by table (kept alive here, so that its
     /// address stays its own): the index of its first key in `key_spans`.
     key_encodings: HashMap<*const Box<[Item]>, (SharedKeys, usize)>,
+    /// The last table found there, and its first key's index: records of one table come one
+    /// after another, and this spares a hash lookup for each.
+    last_encoded: (*const Box<[Item]>, usize),
     /// The bytes of those keys, each key's at its span.
     key_bytes: Vec<u8>,
     key_spans: Vec<Range<usize>>,
@@ -371,7 +375,13 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
     /// copied for the other records, when the sink can and every key always encodes the same
     /// (no shared-reference numbering in them).
     fn record(&mut self, table: &SharedKeys, values: &PackedItems) -> Result<(), String> {
-        if let Some(&(_, first)) = self.key_encodings.get(&Arc::as_ptr(table)) {
+        let ptr = Arc::as_ptr(table);
+        let first = match self.last_encoded.0 == ptr {
+            true => Some(self.last_encoded.1),
+            false => self.key_encodings.get(&ptr).map(|&(_, first)| first),
+        };
+        if let Some(first) = first {
+            self.last_encoded = (ptr, first);
             // The depth bound holds for copied keys as for written ones.
             if self.depth >= MAX_DEPTH && table.iter().any(|k| matches!(k, Item::Ref(_))) {
                 return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
