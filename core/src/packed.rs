@@ -60,7 +60,7 @@ impl PackedItems {
         let items = items.into_iter();
         let size = packed_size(items.clone());
         let mut out = Vec::with_capacity(size);
-        write_row(&mut out, items, size);
+        write_row(&mut out, items.len(), items, size);
         let end = u32::try_from(size).expect("a sequence under 4 GiB");
         PackedItems {
             chunk: Arc::new(out),
@@ -213,7 +213,17 @@ impl Rows {
         I::IntoIter: ExactSizeIterator,
     {
         let items = items.into_iter();
-        let most = most_bytes(items.len());
+        self.push_n(items.len(), items)
+    }
+
+    /// [`Rows::push`] of the first `n` of `items` (for a caller that knows `n` more cheaply
+    /// than the iterator does).
+    ///
+    /// # Panics
+    /// If `items` has fewer than `n`.
+    pub fn push_n(&mut self, n: usize, items: impl Iterator<Item = Item>) -> Row {
+        let items = items.take(n);
+        let most = most_bytes(n);
         let fits = self
             .chunks
             .last()
@@ -229,7 +239,7 @@ impl Rows {
         let chunk_index = self.chunks.len() - 1;
         let out = self.chunks.last_mut().expect("a chunk");
         let row_start = out.len();
-        write_row(out, items, most);
+        write_row(out, n, items, most);
         let at = |n: usize| u32::try_from(n).expect("a chunk under 4 GiB");
         Row {
             chunk: at(chunk_index),
@@ -338,14 +348,14 @@ fn packed_size(items: impl ExactSizeIterator<Item = Item>) -> usize {
 
 /// Appends `items`, packed, to `out`, which has room for them (`most` bytes: zeroed first and
 /// cut back after, so that the items are written by index, not pushed byte by byte).
-fn write_row(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = Item>, most: usize) {
+fn write_row(out: &mut Vec<u8>, n: usize, items: impl Iterator<Item = Item>, most: usize) {
     let row = out.len();
     out.resize(row + most, 0);
     let buf = &mut out[row..];
-    let n = items.len();
     let table = varint_into(buf, n as u64);
     let start = table + 4 * (n.saturating_sub(1) / STRIDE);
     let mut at = start;
+    let mut written = 0;
     for (i, item) in items.enumerate() {
         if i > 0 && i % STRIDE == 0 {
             let t = table + 4 * (i / STRIDE - 1);
@@ -353,7 +363,9 @@ fn write_row(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = Item>, most
             buf[t..t + 4].copy_from_slice(&offset.to_le_bytes());
         }
         at += put_item(&mut buf[at..], item);
+        written += 1;
     }
+    assert_eq!(written, n, "as many items as said");
     out.truncate(row + at);
 }
 

@@ -147,6 +147,15 @@ impl Dict {
         Dict(Entries::Record(keys, values))
     }
 
+    /// [`Dict::record`] for a producer that made one value per key by construction (the pickle
+    /// machine's export, which would otherwise read every record's count back from memory it
+    /// has long left): checked in debug builds only. Mismatched lengths make a dict whose
+    /// entries stop at the shorter.
+    pub fn trusted_record(keys: SharedKeys, values: PackedItems) -> Self {
+        debug_assert_eq!(keys.len(), values.len(), "one value per shared key");
+        Dict(Entries::Record(keys, values))
+    }
+
     pub fn len(&self) -> usize {
         match &self.0 {
             Entries::Record(keys, _) => keys.len(),

@@ -970,6 +970,8 @@ pub(crate) struct Machine<'a, 'o> {
     /// objects and found pairwise unequal. Records of one kind are dicts with the same
     /// memoized key strs: a dict given exactly these again needs no equality search.
     distinct_keys: Vec<ObjectId>,
+    /// The deepest of [`Machine::distinct_keys`] when they were remembered.
+    distinct_keys_depth: u32,
     /// [`Machine::distinct_keys`] as the key table of records, made when a second dict has
     /// them.
     record_keys: Option<SharedKeys>,
@@ -1092,6 +1094,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             dropped: false,
             copy_budget: 0,
             distinct_keys: Vec::new(),
+            distinct_keys_depth: 0,
             record_keys: None,
             rows: Rows::new(),
             watched_imported: false,
@@ -2800,14 +2803,15 @@ impl<'a, 'o> Machine<'a, 'o> {
             self.unshare_record(id);
             let fresh = matches!(&self.nodes[id.index()], Node::Dict(pairs) if pairs.is_empty());
             if fresh && self.keys_known_distinct(&self.stack[start..]) {
-                self.deepen_from_stack(id, start)?;
+                self.deepen_from_values(id, start)?;
                 let keys = self.record_keys.get_or_insert_with(|| {
                     Arc::new(self.distinct_keys.iter().map(|&k| Item::Ref(k)).collect())
                 });
-                let values = self.stack[start..].chunks_exact(2).map(|p| p[1].item());
+                let n = self.distinct_keys.len();
+                let values = self.stack[start + 1..].iter().step_by(2).map(|v| v.item());
                 self.nodes[id.index()] = Node::Record {
                     keys: keys.clone(),
-                    row: self.rows.push(values),
+                    row: self.rows.push_n(n, values),
                 };
                 self.stack.truncate(start);
                 return Ok(());
@@ -2879,15 +2883,37 @@ impl<'a, 'o> Machine<'a, 'o> {
     fn remember_distinct_keys(&mut self, pairs: &[(Item, Item)]) {
         self.distinct_keys.clear();
         self.record_keys = None;
+        self.distinct_keys_depth = 0;
         for &(key, _) in pairs {
             match key {
-                Item::Ref(id) => self.distinct_keys.push(id),
+                Item::Ref(id) => {
+                    self.distinct_keys.push(id);
+                    let depth = self.depth(Val::Ref(id));
+                    self.distinct_keys_depth = self.distinct_keys_depth.max(depth);
+                }
                 _ => {
                     self.distinct_keys.clear();
                     return;
                 }
             }
         }
+    }
+
+    /// [`Machine::deepen_from_stack`] for a record being filled from the stack's pairs from
+    /// `start`: its keys are [`Machine::distinct_keys`], nested already and of a depth known
+    /// (one that grows later, being nested, makes export measure the graph), so only the
+    /// values are looked at.
+    fn deepen_from_values(&mut self, container: ObjectId, start: usize) -> Result<(), Halt> {
+        if !self.count_depths {
+            return Ok(());
+        }
+        let mut depth = self.distinct_keys_depth;
+        for k in (start + 1..self.stack.len()).step_by(2) {
+            let item = self.stack[k];
+            depth = depth.max(self.depth(item));
+            self.adopt(item);
+        }
+        self.deepen_to(container, depth + 1)
     }
 
     /// ADDITEMS: the items from `start` go into the set just below them.
@@ -3463,7 +3489,7 @@ fn into_object(
         Node::FrozenSet(v) => Object::FrozenSet(items(v)),
         Node::Dict(v) => Object::Dict(pairs(v).into()),
         // The row was renumbered already, if ids changed.
-        Node::Record { keys, row } => Object::Dict(Dict::record(map_keys(keys), rows(row))),
+        Node::Record { keys, row } => Object::Dict(Dict::trusted_record(map_keys(keys), rows(row))),
         Node::Global(g) => match &globals[g as usize].target {
             Target::Named { module, name } => Object::global(module.clone(), name.clone()),
             Target::Extension(code) => Object::Extension(*code),
