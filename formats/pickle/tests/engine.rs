@@ -903,6 +903,29 @@ fn depths_past_two_bytes_are_still_bounded_exactly() {
     }
 }
 
+/// A record's depth counts its keys' (taken from the dict before it, whose keys it shares).
+#[test]
+fn records_are_as_deep_as_their_keys() {
+    // d = {k: 0} with k = ((((1,),),),), popped; then [{k: 1}, {k: 2}] with k read back from
+    // the memo: two records (d's keys), in a list 6 deep.
+    let pickle = b"\x80\x02}q\x00(K\x01\x85\x85\x85\x85q\x01K\x00u0]q\x02(}q\x03(h\x01K\x01u}q\x04(h\x01K\x02ue.";
+    let limits = |max_depth| Limits {
+        max_depth,
+        ..Limits::default()
+    };
+    let loaded = load(pickle, &limits(6));
+    assert_eq!(loaded.error, None);
+    let Some(Object::List(dicts)) = loaded.value.object(loaded.value.root()) else {
+        panic!("a list");
+    };
+    assert!(dicts.iter().all(
+        |&d| matches!(loaded.value.object(d), Some(Object::Dict(d)) if d.shared_keys().is_some())
+    ));
+    // Without their keys the records would be 1 deep and the list 2: the limit sees 6.
+    let error = load(pickle, &limits(5)).error.expect("too deep");
+    assert!(error.message.contains("nested more than 5"), "{error}");
+}
+
 #[test]
 fn memo_indices_never_allocate_their_value() {
     let started = Instant::now();
