@@ -2,7 +2,8 @@
 //!
 //! - [`format`]: the object-safe [`Format`] trait and the registry format crates join with `inventory`;
 //! - [`envelope`]: the header `save` writes before a payload;
-//! - [`value`]: the Python object graph ([`Value`]) that pickles load into;
+//! - [`value`]: the Python object graph ([`Value`]) that pickles load into, and [`packed`]: the
+//!   values of its records, packed into shared chunks;
 //! - [`de`]: a [`Value`] as a serde deserializer; [`guard`]: bounded nesting and clean errors for
 //!   any format's deserializer;
 //! - [`tree`] and [`numpy`]: the conversion conventions every format shares (docs/conversion.md):
