@@ -422,7 +422,7 @@ fn varint_into(buf: &mut [u8], mut n: u64) -> usize {
 }
 
 /// Writes `item` at the start of `buf` (which has room for any item); returns its length.
-#[inline]
+#[inline(always)]
 fn put_item(buf: &mut [u8], item: Item) -> usize {
     match item {
         Item::Ref(id) => {
@@ -453,7 +453,7 @@ fn put_item(buf: &mut [u8], item: Item) -> usize {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn read_item(bytes: &[u8], at: &mut usize) -> Item {
     let tag = bytes[*at];
     *at += 1;
