@@ -163,7 +163,7 @@ fn shareable(object: &Object) -> bool {
 
 /// Where [`reference_counts`] stops counting: all that matters is none, one, or more (a byte an
 /// object: a large value has millions).
-pub const MAX_COUNT: u8 = 2;
+const MAX_COUNT: u8 = 2;
 /// What the writer marks a shared object with once written (its number is kept aside).
 const WRITTEN: u8 = MAX_COUNT + 1;
 

@@ -1047,6 +1047,7 @@ impl<'a, 'o> Machine<'a, 'o> {
         };
         let mut nodes = if build { Vec::new() } else { Shape::nodes() };
         nodes.reserve(expected);
+        let count_depths = build && options.limits.max_depth != usize::MAX;
         // Likewise the memo (protocol 4 memoizes every str, container and object: about one
         // entry per 16 bytes of a dense input), so a long memo is not copied as it grows.
         let memo = Memo::new(build, (data.len() / 16).min(1 << 20));
@@ -1057,9 +1058,9 @@ impl<'a, 'o> Machine<'a, 'o> {
             release: None,
             release_at: u64::MAX,
             build,
-            count_depths: build && options.limits.max_depth != usize::MAX,
+            count_depths,
             nodes,
-            depths: match build && options.limits.max_depth != usize::MAX {
+            depths: match count_depths {
                 true => Vec::with_capacity(expected),
                 false => Vec::new(),
             },
@@ -1606,11 +1607,22 @@ impl<'a, 'o> Machine<'a, 'o> {
 
     /// Records that `container` now also holds the stack's items from `start`.
     fn deepen_from_stack(&mut self, container: ObjectId, start: usize) -> Result<(), Halt> {
+        self.deepen_from_slots(container, start, 1, 0)
+    }
+
+    /// Records that `container` now holds every `step`-th stack item from `first`, besides
+    /// children at most `depth` deep.
+    fn deepen_from_slots(
+        &mut self,
+        container: ObjectId,
+        first: usize,
+        step: usize,
+        mut depth: u32,
+    ) -> Result<(), Halt> {
         if !self.count_depths {
             return Ok(());
         }
-        let mut depth = 0;
-        for k in start..self.stack.len() {
+        for k in (first..self.stack.len()).step_by(step) {
             let item = self.stack[k];
             depth = depth.max(self.depth(item));
             self.adopt(item);
@@ -2904,16 +2916,7 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// (one that grows later, being nested, makes export measure the graph), so only the
     /// values are looked at.
     fn deepen_from_values(&mut self, container: ObjectId, start: usize) -> Result<(), Halt> {
-        if !self.count_depths {
-            return Ok(());
-        }
-        let mut depth = self.distinct_keys_depth;
-        for k in (start + 1..self.stack.len()).step_by(2) {
-            let item = self.stack[k];
-            depth = depth.max(self.depth(item));
-            self.adopt(item);
-        }
-        self.deepen_to(container, depth + 1)
+        self.deepen_from_slots(container, start + 1, 2, self.distinct_keys_depth)
     }
 
     /// ADDITEMS: the items from `start` go into the set just below them.
