@@ -222,7 +222,6 @@ impl Rows {
     /// # Panics
     /// If `items` has fewer than `n`.
     pub fn push_n(&mut self, n: usize, items: impl Iterator<Item = Item>) -> Row {
-        let items = items.take(n);
         let most = most_bytes(n);
         let fits = self
             .chunks
@@ -346,26 +345,34 @@ fn packed_size(items: impl ExactSizeIterator<Item = Item>) -> usize {
     varint_size(n as u64) + 4 * (n.saturating_sub(1) / STRIDE) + items.map(item_len).sum::<usize>()
 }
 
-/// Appends `items`, packed, to `out`, which has room for them (`most` bytes: zeroed first and
-/// cut back after, so that the items are written by index, not pushed byte by byte).
-fn write_row(out: &mut Vec<u8>, n: usize, items: impl Iterator<Item = Item>, most: usize) {
+/// Appends the first `n` of `items`, packed, to `out`, which has room for them (`most` bytes:
+/// zeroed first and cut back after, so that the items are written by index, not pushed byte by
+/// byte).
+fn write_row(out: &mut Vec<u8>, n: usize, mut items: impl Iterator<Item = Item>, most: usize) {
     let row = out.len();
     out.resize(row + most, 0);
     let buf = &mut out[row..];
     let table = varint_into(buf, n as u64);
     let start = table + 4 * (n.saturating_sub(1) / STRIDE);
     let mut at = start;
-    let mut written = 0;
-    for (i, item) in items.enumerate() {
-        if i > 0 && i % STRIDE == 0 {
-            let t = table + 4 * (i / STRIDE - 1);
-            let offset = u32::try_from(at - start).expect("a sequence under 4 GiB");
-            buf[t..t + 4].copy_from_slice(&offset.to_le_bytes());
+    let mut left = n;
+    let mut offsets = table..table;
+    // A group of up to STRIDE items at a time, then the offset of the next group: a loop
+    // without a test per item (most rows are one group).
+    loop {
+        let group = left.min(STRIDE);
+        for _ in 0..group {
+            let item = items.next().expect("as many items as said");
+            at += put_item(&mut buf[at..], item);
         }
-        at += put_item(&mut buf[at..], item);
-        written += 1;
+        left -= group;
+        if left == 0 {
+            break;
+        }
+        offsets = offsets.end..offsets.end + 4;
+        let offset = u32::try_from(at - start).expect("a sequence under 4 GiB");
+        buf[offsets.clone()].copy_from_slice(&offset.to_le_bytes());
     }
-    assert_eq!(written, n, "as many items as said");
     out.truncate(row + at);
 }
 

@@ -66,7 +66,7 @@ pub fn analyze_skipping<'o>(
 }
 
 impl Analysis {
-    fn of(outcome: Outcome<'_>) -> Self {
+    pub(crate) fn of(outcome: Outcome<'_>) -> Self {
         Analysis {
             roots: outcome.roots.len(),
             globals: outcome.globals,
@@ -103,7 +103,7 @@ pub fn load_passing(bytes: &[u8], options: &Options, passed: &dyn Fn(usize)) -> 
     )
 }
 
-fn exported(mut outcome: Outcome<'_>, options: &Options) -> Loaded {
+pub(crate) fn exported(mut outcome: Outcome<'_>, options: &Options) -> Loaded {
     let nodes = std::mem::take(&mut outcome.nodes);
     let rows = std::mem::take(&mut outcome.rows);
     let mut error = outcome.error;

@@ -31,6 +31,9 @@ pub mod reader;
 pub mod ser;
 pub mod write;
 
+#[cfg(test)]
+mod quick_check;
+
 pub use analysis::{
     analyze, analyze_skipping, analyze_with, load, load_passing, load_with, validate_modules,
     Analysis, Loaded,

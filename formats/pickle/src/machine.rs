@@ -727,12 +727,17 @@ impl Dense {
     fn push_at(&mut self, len: usize, val: Val) {
         self.admit(val);
         match (self, val) {
+            // Usually the very next slot: no call to fill a gap.
             (Dense::Ids(ids), Val::Ref(id)) => {
-                ids.resize(len, NO_ID);
+                if ids.len() < len {
+                    ids.resize(len, NO_ID);
+                }
                 ids.push(id.0);
             }
             (Dense::Vals(vals), val) => {
-                vals.resize(len, NO_VAL);
+                if vals.len() < len {
+                    vals.resize(len, NO_VAL);
+                }
                 vals.push(val);
             }
             (Dense::Ids(_), _) => {} // admitted: cannot happen
@@ -772,9 +777,27 @@ impl Memo {
         self.sparse.get(&i).copied()
     }
 
-    /// Stores `item`; false when that would exceed `max` entries.
-    #[inline]
+    /// Stores `item`; false (and nothing changed) when that would exceed `max` entries.
+    #[inline(always)]
     fn put(&mut self, index: u64, item: Val, max: usize) -> bool {
+        // The usual case, inline: an object memoized in the next slot.
+        if let (Dense::Ids(ids), Val::Ref(id)) = (&mut self.dense, item) {
+            if index == ids.len() as u64
+                && id.0 != NO_ID
+                && self.len < max
+                && self.sparse.is_empty()
+            {
+                ids.push(id.0);
+                self.len += 1;
+                return true;
+            }
+        }
+        self.put_any(index, item, max)
+    }
+
+    /// [`Memo::put`] of any index and value.
+    #[inline(never)]
+    fn put_any(&mut self, index: u64, item: Val, max: usize) -> bool {
         let dense_len = self.dense.len() as u64;
         if index < dense_len {
             if self.dense.slot(index as usize).is_none() {
@@ -1003,6 +1026,8 @@ pub(crate) struct Machine<'a, 'o> {
     /// The `builtins.getattr` references imported by GLOBAL or STACK_GLOBAL, by global index:
     /// how their uses went (see [`Machine::attribute_walk`]).
     getattrs: HashMap<u32, GetattrUses>,
+    /// Every opcode goes through [`Machine::step`] (for tests that compare the two paths).
+    no_quick: bool,
 }
 
 /// What became of the stack slots that held one `builtins.getattr` reference.
@@ -1106,6 +1131,7 @@ impl<'a, 'o> Machine<'a, 'o> {
             dtypes_given: HashMap::new(),
             dtypes_reached: Vec::new(),
             getattrs: HashMap::new(),
+            no_quick: false,
         }
     }
 
@@ -1123,6 +1149,14 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// copies out of the input everything the value keeps (strs always are; bytes and long
     /// ints are then too), so that the caller can drop the pages behind the cursor: a load of
     /// a mapped file then holds a window of it, not the whole (see [`crate::MappedFile`]).
+    /// A machine that runs every opcode through [`Machine::step`], never through
+    /// [`Machine::quick_run`]: what the quick path is compared with.
+    #[cfg(test)]
+    pub(crate) fn step_by_step(mut self) -> Self {
+        self.no_quick = true;
+        self
+    }
+
     pub(crate) fn releasing(mut self, release: &'o dyn Fn(usize)) -> Self {
         self.release = Some(release);
         self.release_at = RELEASE_STEP as u64;
@@ -1236,6 +1270,9 @@ impl<'a, 'o> Machine<'a, 'o> {
         self.frame_end = None;
         self.set_frame_watch(u64::MAX);
         loop {
+            if self.getattrs.is_empty() {
+                self.quick_run()?;
+            }
             let start = self.pos;
             let Some(&byte) = self.data.get(start) else {
                 let at = self.data.len() as u64;
@@ -1263,6 +1300,184 @@ impl<'a, 'o> Machine<'a, 'o> {
                 return Ok(());
             }
         }
+    }
+
+    /// Runs the opcodes most of a large pickle is made of (ints, floats, bools, strs, memo
+    /// reads and writes, marks, empty dicts and lists and the SETITEMS and APPENDS that fill
+    /// them) in a loop of their own, each exactly as [`Machine::step`] runs it but without the
+    /// general loop's bookkeeping around it. Returns, with nothing of that opcode done, at the
+    /// first opcode that is not one of these or that has anything else to it: a finding (an
+    /// opcode above the declared protocol, a memo miss, lone surrogates), a limit about to be
+    /// reached, a stream error, the end of a frame or of a release step passed, a
+    /// `builtins.getattr` in play. The general loop then runs it, reports what there is to
+    /// report, and calls this again.
+    ///
+    /// An opcode that goes through a helper that may fail or make a finding (new nodes, SETITEMS,
+    /// APPENDS) is committed first with the state [`Machine::step`] would see (`at`, `pos`, the
+    /// opcode count), so that what it reports is the same. `tests/quick.rs` runs every fixture
+    /// both ways and compares.
+    #[inline(never)]
+    fn quick_run(&mut self) -> Result<(), Halt> {
+        if self.no_quick {
+            return Ok(());
+        }
+        let data = self.data;
+        // None of these change while this runs: only opcodes it leaves to `step` move them.
+        let quiet = self.quiet_up_to;
+        let watch = usize::try_from(self.watch).unwrap_or(usize::MAX);
+        let max_stack = self.max_stack;
+        let max_opcodes = self.max_opcodes;
+        let mut pos = self.pos;
+        let mut opcodes = self.opcodes;
+        // What a helper that may fail or report sees, as `step` would show it.
+        macro_rules! commit {
+            ($start:expr, $end:expr) => {{
+                self.at = $start as u64;
+                self.pos = $end;
+                self.opcodes = opcodes + 1;
+            }};
+        }
+        let done = loop {
+            let start = pos;
+            let Some(op) = data.get(start).and_then(|&byte| Op::from_byte(byte)) else {
+                break Ok(());
+            };
+            if opcodes >= max_opcodes {
+                break Ok(());
+            }
+            let mut end = start + 1;
+            // Each arm names its opcode, so that its argument's decoding is known when compiled.
+            macro_rules! int_arg {
+                ($op:expr) => {{
+                    match decode_int($op, data, &mut end) {
+                        Ok(v) if $op.proto() <= quiet && end <= watch => v,
+                        _ => break Ok(()),
+                    }
+                }};
+            }
+            macro_rules! push {
+                ($op:expr, $item:expr) => {{
+                    if $op.proto() > quiet || end > watch || self.stack.len() >= max_stack {
+                        break Ok(());
+                    }
+                    self.stack.push($item);
+                }};
+            }
+            macro_rules! get {
+                ($op:expr) => {{
+                    let index = int_arg!($op);
+                    match self.memo.get(index as u64) {
+                        Some(item) => push!($op, item),
+                        None => break Ok(()),
+                    }
+                }};
+            }
+            macro_rules! put {
+                ($op:expr, $index:expr) => {{
+                    if $op.proto() > quiet || end > watch || self.stack.len() <= self.fence() {
+                        break Ok(());
+                    }
+                    let top = self.stack[self.stack.len() - 1];
+                    // A limit refuses it before it changes anything.
+                    if !self.memo.put($index, top, self.options.limits.max_memo) {
+                        break Ok(());
+                    }
+                }};
+            }
+            macro_rules! str_arg {
+                ($op:expr) => {{
+                    match decode_arg($op, data, &mut end) {
+                        Ok(Arg::Str { text, lossy: false }) => text,
+                        _ => break Ok(()),
+                    }
+                }};
+            }
+            macro_rules! new_str {
+                ($op:expr, $text:expr) => {{
+                    if $op.proto() > quiet || end > watch || self.stack.len() >= max_stack {
+                        break Ok(());
+                    }
+                    commit!(start, end);
+                    match self.str_node($text) {
+                        Ok(item) => self.stack.push(item),
+                        Err(halt) => break Err(halt),
+                    }
+                }};
+            }
+            macro_rules! new_container {
+                ($op:expr, $node:expr) => {{
+                    if $op.proto() > quiet || end > watch || self.stack.len() >= max_stack {
+                        break Ok(());
+                    }
+                    commit!(start, end);
+                    match self.new_node($node, 1, 0) {
+                        Ok(item) => self.stack.push(item),
+                        Err(halt) => break Err(halt),
+                    }
+                }};
+            }
+            macro_rules! fill {
+                ($op:expr, $how:ident) => {{
+                    if $op.proto() > quiet || end > watch || self.marks.is_empty() {
+                        break Ok(());
+                    }
+                    commit!(start, end);
+                    let from = self.marks.pop().expect("a mark");
+                    if let Err(halt) = self.$how($op, from) {
+                        break Err(halt);
+                    }
+                }};
+            }
+            match op {
+                Op::BinInt1 => push!(Op::BinInt1, Val::Int(int_arg!(Op::BinInt1))),
+                Op::BinInt2 => push!(Op::BinInt2, Val::Int(int_arg!(Op::BinInt2))),
+                Op::BinInt => push!(Op::BinInt, Val::Int(int_arg!(Op::BinInt))),
+                Op::BinFloat => match decode_arg(Op::BinFloat, data, &mut end) {
+                    Ok(Arg::Float(f)) => push!(Op::BinFloat, Val::Float(f)),
+                    _ => break Ok(()),
+                },
+                Op::NewTrue => push!(Op::NewTrue, Val::Bool(true)),
+                Op::NewFalse => push!(Op::NewFalse, Val::Bool(false)),
+                Op::None => push!(Op::None, Val::None),
+                Op::BinGet => get!(Op::BinGet),
+                Op::LongBinGet => get!(Op::LongBinGet),
+                Op::Memoize => put!(Op::Memoize, self.memo.len as u64),
+                Op::BinPut => {
+                    let index = int_arg!(Op::BinPut) as u64;
+                    put!(Op::BinPut, index)
+                }
+                Op::LongBinPut => {
+                    let index = int_arg!(Op::LongBinPut) as u64;
+                    put!(Op::LongBinPut, index)
+                }
+                Op::ShortBinUnicode => {
+                    let text = str_arg!(Op::ShortBinUnicode);
+                    new_str!(Op::ShortBinUnicode, text)
+                }
+                Op::BinUnicode => {
+                    let text = str_arg!(Op::BinUnicode);
+                    new_str!(Op::BinUnicode, text)
+                }
+                Op::Mark => {
+                    if Op::Mark.proto() > quiet || end > watch || self.marks.len() >= max_stack {
+                        break Ok(());
+                    }
+                    self.marks.push(self.stack.len());
+                }
+                Op::EmptyDict => new_container!(Op::EmptyDict, Node::Dict(Vec::new())),
+                Op::EmptyList => new_container!(Op::EmptyList, Node::List(Vec::new())),
+                Op::SetItems => fill!(Op::SetItems, set_items),
+                Op::Appends => fill!(Op::Appends, extend),
+                _ => break Ok(()),
+            }
+            pos = end;
+            opcodes += 1;
+        };
+        if done.is_ok() {
+            self.pos = pos;
+            self.opcodes = opcodes;
+        }
+        done
     }
 
     /// The argument of the opcode being run (the cursor is just past the opcode byte).
@@ -2809,24 +3024,21 @@ impl<'a, 'o> Machine<'a, 'o> {
         let Some(id) = self.items_target(op, start, true)? else {
             return Ok(());
         };
-        self.hand_out_items(id, start);
+        if self.skip.is_some() {
+            self.hand_out_items(id, start);
+        }
         if self.build {
             self.grow((self.stack.len() - start) as u64)?;
-            self.unshare_record(id);
-            let fresh = matches!(&self.nodes[id.index()], Node::Dict(pairs) if pairs.is_empty());
+            let fresh = match &self.nodes[id.index()] {
+                Node::Dict(pairs) => pairs.is_empty(),
+                Node::Record { .. } => {
+                    self.unshare_record(id);
+                    false
+                }
+                _ => false,
+            };
             if fresh && self.keys_known_distinct(&self.stack[start..]) {
-                self.deepen_from_values(id, start)?;
-                let keys = self.record_keys.get_or_insert_with(|| {
-                    Arc::new(self.distinct_keys.iter().map(|&k| Item::Ref(k)).collect())
-                });
-                let n = self.distinct_keys.len();
-                let values = self.stack[start + 1..].iter().step_by(2).map(|v| v.item());
-                self.nodes[id.index()] = Node::Record {
-                    keys: keys.clone(),
-                    row: self.rows.push_n(n, values),
-                };
-                self.stack.truncate(start);
-                return Ok(());
+                return self.fill_record(id, start);
             }
             if let Node::Dict(pairs) = &mut self.nodes[id.index()] {
                 if fresh {
@@ -2878,6 +3090,38 @@ impl<'a, 'o> Machine<'a, 'o> {
         Ok(())
     }
 
+    /// Makes the empty dict `id` a record of [`Machine::distinct_keys`] and the values of the
+    /// stack's pairs from `start`. The values' depths are read as they are packed: one pass.
+    fn fill_record(&mut self, id: ObjectId, start: usize) -> Result<(), Halt> {
+        let count = self.count_depths;
+        let depths = &mut self.depths;
+        let mut depth = self.distinct_keys_depth;
+        let values = self.stack[start..].chunks_exact(2).map(|pair| {
+            let value = pair[1];
+            if let Val::Ref(child) = value {
+                if let Some(d) = depths.get_mut(child.index()).filter(|_| count) {
+                    depth = depth.max(u32::from(*d & !NESTED));
+                    *d |= NESTED;
+                }
+            }
+            value.item()
+        });
+        let row = self.rows.push_n(self.distinct_keys.len(), values);
+        self.deepen_to(id, depth + 1)?;
+        let keys = match &self.record_keys {
+            Some(keys) => keys.clone(),
+            None => {
+                let keys: SharedKeys =
+                    Arc::new(self.distinct_keys.iter().map(|&k| Item::Ref(k)).collect());
+                self.record_keys = Some(keys.clone());
+                keys
+            }
+        };
+        self.nodes[id.index()] = Node::Record { keys, row };
+        self.stack.truncate(start);
+        Ok(())
+    }
+
     /// Whether the keys of `pairs` (keys and values alternating) are exactly
     /// [`Machine::distinct_keys`].
     #[inline]
@@ -2909,14 +3153,6 @@ impl<'a, 'o> Machine<'a, 'o> {
                 }
             }
         }
-    }
-
-    /// [`Machine::deepen_from_stack`] for a record being filled from the stack's pairs from
-    /// `start`: its keys are [`Machine::distinct_keys`], nested already and of a depth known
-    /// (one that grows later, being nested, makes export measure the graph), so only the
-    /// values are looked at.
-    fn deepen_from_values(&mut self, container: ObjectId, start: usize) -> Result<(), Halt> {
-        self.deepen_from_slots(container, start + 1, 2, self.distinct_keys_depth)
     }
 
     /// ADDITEMS: the items from `start` go into the set just below them.
