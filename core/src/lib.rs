@@ -28,7 +28,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::{Format, Registration};
 pub use global::{GlobalRef, Target, Usage};
 pub use inventory;
-pub use packed::{Chunk, Packed, PackedItems, PackedIter, Row, Rows};
+pub use packed::{Chunk, Packed, PackedItems, PackedIter, Row, RowWriter, Rows};
 pub use policy::{classify, Classification, Judged, Mode, Policy, Risk, Rule, Verdict};
 pub use value::{
     CallKind, Dict, DictIter, GlobalName, Instance, Item, Object, ObjectId, SharedKeys, Value,

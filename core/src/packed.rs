@@ -20,9 +20,12 @@
 //! | 0 | `None` | — |
 //! | 1, 2 | `False`, `True` | — |
 //! | 3 | `Float` | its 8 bytes, little-endian (every bit kept: NaN payloads too) |
-//! | 4 | `Ref` | the object id, unsigned LEB128 |
-//! | 5 | `Int` | zigzag LEB128 (1 to 10 bytes) |
+//! | 4–7 | `Ref` | the object id's low 1 to 4 bytes (tag 4: one), little-endian |
+//! | 8–15 | `Int` | its low 1 to 8 bytes (tag 8: one), little-endian two's complement, sign-extended when read |
 //! | 32–255 | `Int` from −32 to 191 | — (the tag minus 64) |
+//!
+//! Payloads are fixed-width words cut short, not varints: an item is written with one store of
+//! a whole word and read with one load and a shift, with no loop over its bytes.
 
 use std::sync::Arc;
 
@@ -35,8 +38,12 @@ const NONE: u8 = 0;
 const FALSE: u8 = 1;
 const TRUE: u8 = 2;
 const FLOAT: u8 = 3;
-const REF: u8 = 4;
-const INT: u8 = 5;
+/// `Ref` with a payload of 1 to 4 bytes: `REF_FIRST` + bytes − 1.
+const REF_FIRST: u8 = 4;
+const REF_LAST: u8 = 7;
+/// `Int` with a payload of 1 to 8 bytes: `INT_FIRST` + bytes − 1.
+const INT_FIRST: u8 = 8;
+const INT_LAST: u8 = 15;
 /// Tags from here up are small ints: the tag minus [`SMALL_ZERO`].
 const SMALL_FIRST: u8 = 32;
 const SMALL_ZERO: i64 = 64;
@@ -60,7 +67,11 @@ impl PackedItems {
         let items = items.into_iter();
         let size = packed_size(items.clone());
         let mut out = Vec::with_capacity(size);
-        write_row(&mut out, items.len(), items, size);
+        let mut row = RowWriter::new(&mut out, 0, items.len());
+        for item in items {
+            row.item(item);
+        }
+        row.finish();
         let end = u32::try_from(size).expect("a sequence under 4 GiB");
         PackedItems {
             chunk: Arc::new(out),
@@ -164,14 +175,10 @@ impl<'a> Packed<'a> {
         for _ in 0..n {
             let tag = bytes[at];
             at += 1;
-            match tag {
-                REF => f(ObjectId(read_varint(bytes, &mut at) as u32)),
-                INT => {
-                    read_varint(bytes, &mut at);
-                }
-                FLOAT => at += 8,
-                _ => {}
+            if let REF_FIRST..=REF_LAST = tag {
+                f(read_ref(bytes, at, tag));
             }
+            at += payload_len(tag);
         }
     }
 
@@ -221,7 +228,19 @@ impl Rows {
     ///
     /// # Panics
     /// If `items` has fewer than `n`.
-    pub fn push_n(&mut self, n: usize, items: impl Iterator<Item = Item>) -> Row {
+    pub fn push_n(&mut self, n: usize, mut items: impl Iterator<Item = Item>) -> Row {
+        let mut row = self.writer(n);
+        for _ in 0..n {
+            row.item(items.next().expect("as many items as said"));
+        }
+        row.finish()
+    }
+
+    /// A row of `n` items, written one at a time: for a caller whose values are not [`Item`]s
+    /// already, which can then match on its own type once rather than make an `Item` that
+    /// is matched again. [`RowWriter::finish`] gives the row.
+    #[inline]
+    pub fn writer(&mut self, n: usize) -> RowWriter<'_> {
         let most = most_bytes(n);
         let fits = self
             .chunks
@@ -235,16 +254,9 @@ impl Rows {
                 .map_or(4096, |c| (2 * c.capacity()).min(CHUNK));
             self.chunks.push(Vec::with_capacity(most.max(grown)));
         }
-        let chunk_index = self.chunks.len() - 1;
+        let chunk = u32::try_from(self.chunks.len() - 1).expect("fewer than 2^32 chunks");
         let out = self.chunks.last_mut().expect("a chunk");
-        let row_start = out.len();
-        write_row(out, n, items, most);
-        let at = |n: usize| u32::try_from(n).expect("a chunk under 4 GiB");
-        Row {
-            chunk: at(chunk_index),
-            start: at(row_start),
-            end: at(out.len()),
-        }
+        RowWriter::new(out, chunk, n)
     }
 
     /// The items of `row`.
@@ -339,41 +351,125 @@ impl Iterator for PackedIter<'_> {
 
 impl ExactSizeIterator for PackedIter<'_> {}
 
-/// How many bytes [`write_row`] writes for `items`.
+/// How many bytes `items` take packed.
 fn packed_size(items: impl ExactSizeIterator<Item = Item>) -> usize {
     let n = items.len();
     varint_size(n as u64) + 4 * (n.saturating_sub(1) / STRIDE) + items.map(item_len).sum::<usize>()
 }
 
-/// Appends the first `n` of `items`, packed, to `out`, which has room for them (`most` bytes:
-/// zeroed first and cut back after, so that the items are written by index, not pushed byte by
-/// byte).
-fn write_row(out: &mut Vec<u8>, n: usize, mut items: impl Iterator<Item = Item>, most: usize) {
-    let row = out.len();
-    out.resize(row + most, 0);
-    let buf = &mut out[row..];
-    let table = varint_into(buf, n as u64);
-    let start = table + 4 * (n.saturating_sub(1) / STRIDE);
-    let mut at = start;
-    let mut left = n;
-    let mut offsets = table..table;
-    // A group of up to STRIDE items at a time, then the offset of the next group: a loop
-    // without a test per item (most rows are one group).
-    loop {
-        let group = left.min(STRIDE);
-        for _ in 0..group {
-            let item = items.next().expect("as many items as said");
-            at += put_item(&mut buf[at..], item);
+/// A row being packed at the end of a chunk ([`Rows::writer`]), an item at a time. Room for
+/// the most the row may take is made (zeroed) first and cut back when it is finished, so that
+/// items are written by index, not pushed byte by byte. A writer dropped unfinished leaves the
+/// chunk as it was.
+pub struct RowWriter<'r> {
+    out: &'r mut Vec<u8>,
+    chunk: u32,
+    /// Where the row starts in `out`, and where its items start.
+    row: usize,
+    start: usize,
+    /// Where the next item goes, and the next offset of the table.
+    at: usize,
+    table: usize,
+    /// Items still to come, and how many of them before the next offset.
+    left: usize,
+    group: usize,
+    /// What `out` is cut back to when the writer goes.
+    end: usize,
+}
+
+impl<'r> RowWriter<'r> {
+    #[inline]
+    fn new(out: &'r mut Vec<u8>, chunk: u32, n: usize) -> Self {
+        let row = out.len();
+        out.resize(row + most_bytes(n), 0);
+        let table = row + varint_into(&mut out[row..], n as u64);
+        let start = table + 4 * (n.saturating_sub(1) / STRIDE);
+        RowWriter {
+            out,
+            chunk,
+            row,
+            start,
+            at: start,
+            table,
+            left: n,
+            group: STRIDE,
+            end: row,
         }
-        left -= group;
-        if left == 0 {
-            break;
-        }
-        offsets = offsets.end..offsets.end + 4;
-        let offset = u32::try_from(at - start).expect("a sequence under 4 GiB");
-        buf[offsets.clone()].copy_from_slice(&offset.to_le_bytes());
     }
-    out.truncate(row + at);
+
+    /// Where the next item goes (which has room for any item), its offset noted when it
+    /// starts a group.
+    #[inline(always)]
+    fn slot(&mut self) -> &mut [u8] {
+        assert!(self.left > 0, "no more items than said");
+        self.left -= 1;
+        if self.group == 0 {
+            let offset = u32::try_from(self.at - self.start).expect("a sequence under 4 GiB");
+            self.out[self.table..self.table + 4].copy_from_slice(&offset.to_le_bytes());
+            self.table += 4;
+            self.group = STRIDE;
+        }
+        self.group -= 1;
+        &mut self.out[self.at..]
+    }
+
+    #[inline]
+    pub fn item(&mut self, item: Item) {
+        let len = put_item(self.slot(), item);
+        self.at += len;
+    }
+
+    #[inline]
+    pub fn none(&mut self) {
+        self.slot()[0] = NONE;
+        self.at += 1;
+    }
+
+    #[inline]
+    pub fn bool(&mut self, b: bool) {
+        self.slot()[0] = if b { TRUE } else { FALSE };
+        self.at += 1;
+    }
+
+    #[inline]
+    pub fn int(&mut self, n: i64) {
+        let len = put_int(self.slot(), n);
+        self.at += len;
+    }
+
+    #[inline]
+    pub fn float(&mut self, f: f64) {
+        put_float(self.slot(), f);
+        self.at += 9;
+    }
+
+    #[inline]
+    pub fn reference(&mut self, id: ObjectId) {
+        let len = put_ref(self.slot(), id);
+        self.at += len;
+    }
+
+    /// The row.
+    ///
+    /// # Panics
+    /// If fewer items were written than said.
+    #[inline]
+    pub fn finish(mut self) -> Row {
+        assert_eq!(self.left, 0, "as many items as said");
+        self.end = self.at;
+        let at = |n: usize| u32::try_from(n).expect("a chunk under 4 GiB");
+        Row {
+            chunk: self.chunk,
+            start: at(self.row),
+            end: at(self.at),
+        }
+    }
+}
+
+impl Drop for RowWriter<'_> {
+    fn drop(&mut self) {
+        self.out.truncate(self.end);
+    }
 }
 
 /// The most bytes `n` items may take packed.
@@ -385,19 +481,65 @@ fn varint_size(n: u64) -> usize {
     (64 - n.leading_zeros() as usize).max(1).div_ceil(7)
 }
 
-/// The most bytes a varint takes, and an item.
+/// The most bytes a varint takes, and the room an item is given: a tag and a whole word (the
+/// payload is written as a word, then cut short).
 const MAX_VARINT: usize = 10;
-const MAX_ITEM: usize = 1 + MAX_VARINT;
+const MAX_ITEM: usize = 1 + 8;
 
 /// How many bytes [`put_item`] writes for `item`.
 fn item_len(item: Item) -> usize {
     match item {
         Item::Float(_) => 9,
-        Item::Ref(id) => 1 + varint_size(u64::from(id.0)),
+        Item::Ref(id) => 1 + ref_bytes(id),
         Item::Int(-32..=191) => 1,
-        Item::Int(n) => 1 + varint_size(((n << 1) ^ (n >> 63)) as u64),
+        Item::Int(n) => 1 + int_bytes(n),
         Item::None | Item::Bool(_) => 1,
     }
+}
+
+/// The bytes an id needs, 1 to 4.
+#[inline(always)]
+fn ref_bytes(id: ObjectId) -> usize {
+    ((32 - id.0.leading_zeros() as usize).max(1)).div_ceil(8)
+}
+
+/// The bytes of two's complement `n` needs, 1 to 8.
+#[inline(always)]
+fn int_bytes(n: i64) -> usize {
+    (65 - (n ^ (n >> 63)).leading_zeros() as usize).div_ceil(8)
+}
+
+/// The payload bytes after `tag`.
+#[inline(always)]
+fn payload_len(tag: u8) -> usize {
+    match tag {
+        FLOAT => 8,
+        REF_FIRST..=REF_LAST => usize::from(tag - REF_FIRST) + 1,
+        INT_FIRST..=INT_LAST => usize::from(tag - INT_FIRST) + 1,
+        _ => 0,
+    }
+}
+
+/// The word at `at`, of which the caller uses the low bytes (zeros past the end of `bytes`).
+#[inline(always)]
+fn read_word(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(word) => u64::from_le_bytes(word.try_into().expect("8 bytes")),
+        None => {
+            let rest = &bytes[at..];
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(word)
+        }
+    }
+}
+
+/// The id of a reference whose payload (after `tag`) starts at `at`.
+#[inline(always)]
+fn read_ref(bytes: &[u8], at: usize, tag: u8) -> ObjectId {
+    let bits = 8 * (u32::from(tag - REF_FIRST) + 1);
+    let word = read_word(bytes, at) & (u64::MAX >> (64 - bits));
+    ObjectId(word as u32)
 }
 
 #[inline]
@@ -432,21 +574,10 @@ fn varint_into(buf: &mut [u8], mut n: u64) -> usize {
 #[inline(always)]
 fn put_item(buf: &mut [u8], item: Item) -> usize {
     match item {
-        Item::Ref(id) => {
-            buf[0] = REF;
-            1 + varint_into(&mut buf[1..], u64::from(id.0))
-        }
-        Item::Int(n @ -32..=191) => {
-            buf[0] = (n + SMALL_ZERO) as u8;
-            1
-        }
-        Item::Int(n) => {
-            buf[0] = INT;
-            1 + varint_into(&mut buf[1..], ((n << 1) ^ (n >> 63)) as u64)
-        }
+        Item::Ref(id) => put_ref(buf, id),
+        Item::Int(n) => put_int(buf, n),
         Item::Float(f) => {
-            buf[0] = FLOAT;
-            buf[1..9].copy_from_slice(&f.to_bits().to_le_bytes());
+            put_float(buf, f);
             9
         }
         Item::None => {
@@ -461,15 +592,52 @@ fn put_item(buf: &mut [u8], item: Item) -> usize {
 }
 
 #[inline(always)]
+fn put_ref(buf: &mut [u8], id: ObjectId) -> usize {
+    let len = ref_bytes(id);
+    buf[0] = REF_FIRST + (len - 1) as u8;
+    buf[1..5].copy_from_slice(&id.0.to_le_bytes());
+    1 + len
+}
+
+#[inline(always)]
+fn put_int(buf: &mut [u8], n: i64) -> usize {
+    match n {
+        -32..=191 => {
+            buf[0] = (n + SMALL_ZERO) as u8;
+            1
+        }
+        _ => {
+            let len = int_bytes(n);
+            buf[0] = INT_FIRST + (len - 1) as u8;
+            buf[1..9].copy_from_slice(&n.to_le_bytes());
+            1 + len
+        }
+    }
+}
+
+#[inline(always)]
+fn put_float(buf: &mut [u8], f: f64) {
+    buf[0] = FLOAT;
+    buf[1..9].copy_from_slice(&f.to_bits().to_le_bytes());
+}
+
+#[inline(always)]
 fn read_item(bytes: &[u8], at: &mut usize) -> Item {
     let tag = bytes[*at];
     *at += 1;
     match tag {
         SMALL_FIRST..=u8::MAX => Item::Int(i64::from(tag) - SMALL_ZERO),
-        REF => Item::Ref(ObjectId(read_varint(bytes, at) as u32)),
-        INT => {
-            let z = read_varint(bytes, at);
-            Item::Int((z >> 1) as i64 ^ -((z & 1) as i64))
+        REF_FIRST..=REF_LAST => {
+            let id = read_ref(bytes, *at, tag);
+            *at += usize::from(tag - REF_FIRST) + 1;
+            Item::Ref(id)
+        }
+        INT_FIRST..=INT_LAST => {
+            let len = u32::from(tag - INT_FIRST) + 1;
+            let shift = 64 - 8 * len;
+            let n = ((read_word(bytes, *at) << shift) as i64) >> shift;
+            *at += len as usize;
+            Item::Int(n)
         }
         FLOAT => {
             let raw = bytes[*at..*at + 8].try_into().expect("8 bytes");
@@ -485,16 +653,7 @@ fn read_item(bytes: &[u8], at: &mut usize) -> Item {
 /// How many bytes the item at the start of `bytes` takes.
 #[inline]
 fn item_size(bytes: &[u8]) -> usize {
-    match bytes[0] {
-        FLOAT => 9,
-        REF | INT => {
-            1 + bytes[1..]
-                .iter()
-                .position(|&b| b < 0x80)
-                .map_or(0, |p| p + 1)
-        }
-        _ => 1,
-    }
+    1 + payload_len(bytes[0])
 }
 
 #[cfg(test)]
@@ -529,6 +688,17 @@ mod tests {
             i64::MIN,
         ] {
             items.push(Item::Int(n));
+        }
+        // Each side of every payload width.
+        for bytes in 1..8 {
+            let top = 1i64 << (8 * bytes - 1);
+            for n in [top - 1, top, -top, -top - 1] {
+                items.push(Item::Int(n));
+            }
+        }
+        for bytes in 1..4 {
+            let top = 1u32 << (8 * bytes);
+            items.extend([Item::Ref(ObjectId(top - 1)), Item::Ref(ObjectId(top))]);
         }
         items
     }
@@ -653,7 +823,7 @@ mod tests {
             })
             .collect();
         assert_eq!(refs, want);
-        assert_eq!(want.len(), 4);
+        assert_eq!(want.len(), 10);
     }
 
     #[test]

@@ -3094,19 +3094,25 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// stack's pairs from `start`. The values' depths are read as they are packed: one pass.
     fn fill_record(&mut self, id: ObjectId, start: usize) -> Result<(), Halt> {
         let count = self.count_depths;
-        let depths = &mut self.depths;
         let mut depth = self.distinct_keys_depth;
-        let values = self.stack[start..].chunks_exact(2).map(|pair| {
-            let value = pair[1];
-            if let Val::Ref(child) = value {
-                if let Some(d) = depths.get_mut(child.index()).filter(|_| count) {
-                    depth = depth.max(u32::from(*d & !NESTED));
-                    *d |= NESTED;
+        let mut row = self.rows.writer(self.distinct_keys.len());
+        for pair in self.stack[start..].chunks_exact(2) {
+            match pair[1] {
+                Val::Ref(child) => {
+                    if let Some(d) = self.depths.get_mut(child.index()).filter(|_| count) {
+                        depth = depth.max(u32::from(*d & !NESTED));
+                        *d |= NESTED;
+                    }
+                    row.reference(child);
                 }
+                Val::Int(n) => row.int(n),
+                Val::Float(f) => row.float(f),
+                Val::Bool(b) => row.bool(b),
+                // Built values hold no Text or Tuple slots (see `Val::item`).
+                Val::None | Val::Text { .. } | Val::Tuple { .. } => row.none(),
             }
-            value.item()
-        });
-        let row = self.rows.push_n(self.distinct_keys.len(), values);
+        }
+        let row = row.finish();
         self.deepen_to(id, depth + 1)?;
         let keys = match &self.record_keys {
             Some(keys) => keys.clone(),
@@ -3678,7 +3684,7 @@ pub(crate) fn export(
                 into_object(
                     node,
                     globals,
-                    compact.then_some(&map as &dyn Fn(Item) -> Item),
+                    compact.then_some(&map),
                     &mut map_keys,
                     &packed,
                 )
@@ -3692,12 +3698,15 @@ pub(crate) fn export(
 }
 
 /// The core object a node stands for, its references passed through `map` (when ids change).
+/// Inlined into export's one loop, so that the strs and records of a large load are converted
+/// without a call each.
+#[inline(always)]
 fn into_object(
     node: Node<'_>,
     globals: &[GlobalRef],
-    map: Option<&dyn Fn(Item) -> Item>,
-    map_keys: &mut dyn FnMut(SharedKeys) -> SharedKeys,
-    rows: &dyn Fn(Row) -> PackedItems,
+    map: Option<&impl Fn(Item) -> Item>,
+    map_keys: &mut impl FnMut(SharedKeys) -> SharedKeys,
+    rows: &impl Fn(Row) -> PackedItems,
 ) -> Object {
     let items = |mut v: Vec<Item>| -> Vec<Item> {
         if let Some(map) = map {
