@@ -335,7 +335,8 @@ pub struct PackedIter<'a> {
 impl Iterator for PackedIter<'_> {
     type Item = Item;
 
-    #[inline]
+    // Inlined into the writers' loops over records, which call it for every value of a file.
+    #[inline(always)]
     fn next(&mut self) -> Option<Item> {
         if self.left == 0 {
             return None;
