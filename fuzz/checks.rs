@@ -1,6 +1,7 @@
 //! What every input must satisfy. Shared by the cargo-fuzz target and the soak binary.
 
 use pypickle_core::{Item, Target, Value};
+use pypickle_pickle::analysis::{analyze_step_by_step, load_step_by_step};
 use pypickle_pickle::{
     analyze, analyze_skipping, disasm, load, load_passing, validate_modules, Limits, Offer,
     Options, SkipAfterBuild,
@@ -28,6 +29,18 @@ pub fn check(data: &[u8]) {
         format!("{passing:?}"),
         format!("{loaded:?}"),
         "load_passing differs from load"
+    );
+    // The machine's quick loop for plain data does what its general step does.
+    let options = Options::default();
+    assert_eq!(
+        format!("{:?}", load_step_by_step(data, &options)),
+        format!("{loaded:?}"),
+        "the quick loop loads differently"
+    );
+    assert_eq!(
+        analyze_step_by_step(data, &options),
+        analysis,
+        "the quick loop analyzes differently"
     );
     // Every reference of the value points into its arena.
     let items: Vec<Item> = loaded

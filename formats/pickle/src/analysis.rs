@@ -93,6 +93,22 @@ pub fn load_with(bytes: &[u8], options: &Options) -> Loaded {
     exported(Machine::new(bytes, options, true).run(), options)
 }
 
+/// [`load_with`] with every opcode run by the machine's general step, none by its quick loop
+/// for plain data: the same result, slower. For tests and fuzzing, which compare the two.
+#[doc(hidden)]
+pub fn load_step_by_step(bytes: &[u8], options: &Options) -> Loaded {
+    exported(
+        Machine::new(bytes, options, true).step_by_step().run(),
+        options,
+    )
+}
+
+/// [`analyze_with`] with every opcode run by the general step (see [`load_step_by_step`]).
+#[doc(hidden)]
+pub fn analyze_step_by_step(bytes: &[u8], options: &Options) -> Analysis {
+    Analysis::of(Machine::new(bytes, options, false).step_by_step().run())
+}
+
 /// [`load_with`] for a caller that can let go of the input behind the machine (a mapped file):
 /// every MiB or so, `passed(n)` says the machine has read the first `n` bytes and that nothing
 /// it keeps borrows them (what it would have borrowed, it copies). The value is the same.

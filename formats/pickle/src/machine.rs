@@ -1151,7 +1151,6 @@ impl<'a, 'o> Machine<'a, 'o> {
     /// a mapped file then holds a window of it, not the whole (see [`crate::MappedFile`]).
     /// A machine that runs every opcode through [`Machine::step`], never through
     /// [`Machine::quick_run`]: what the quick path is compared with.
-    #[cfg(test)]
     pub(crate) fn step_by_step(mut self) -> Self {
         self.no_quick = true;
         self
