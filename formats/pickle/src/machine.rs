@@ -31,7 +31,7 @@ use pypickle_core::{
 };
 
 use crate::opcodes::Op;
-use crate::reader::{byte_repr, decode_arg, decode_int, Arg, ArgError};
+use crate::reader::{byte_repr, decode_arg, decode_float8, decode_int, decode_utf8, Arg, ArgError};
 
 /// Bounds on what a pickle may make the machine do. Exceeding one stops the machine with an
 /// error naming the limit.
@@ -652,6 +652,11 @@ impl fmt::Display for MemoIndex {
         }
     }
 }
+
+/// New containers, as constants: copied whole into the arena rather than assembled field by
+/// field on the stack and then copied (which reads back what was just stored, and stalls).
+const EMPTY_DICT: Node<'static> = Node::Dict(Vec::new());
+const EMPTY_LIST: Node<'static> = Node::List(Vec::new());
 
 /// An empty memo slot: a str slice no input can hold.
 const NO_VAL: Val = Val::Text {
@@ -1336,6 +1341,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                 self.opcodes = opcodes + 1;
             }};
         }
+        // The value this loop pushed last, while it is the stack's top: MEMOIZE reads it from
+        // here, not back from the stack just written (a load that waits for the store).
+        let mut top: Option<Val> = None;
         let done = loop {
             let start = pos;
             let Some(op) = data.get(start).and_then(|&byte| Op::from_byte(byte)) else {
@@ -1359,7 +1367,9 @@ impl<'a, 'o> Machine<'a, 'o> {
                     if $op.proto() > quiet || end > watch || self.stack.len() >= max_stack {
                         break Ok(());
                     }
-                    self.stack.push($item);
+                    let item = $item;
+                    self.stack.push(item);
+                    top = Some(item);
                 }};
             }
             macro_rules! get {
@@ -1376,7 +1386,10 @@ impl<'a, 'o> Machine<'a, 'o> {
                     if $op.proto() > quiet || end > watch || self.stack.len() <= self.fence() {
                         break Ok(());
                     }
-                    let top = self.stack[self.stack.len() - 1];
+                    let top = match top {
+                        Some(top) => top,
+                        None => self.stack[self.stack.len() - 1],
+                    };
                     // A limit refuses it before it changes anything.
                     if !self.memo.put($index, top, self.options.limits.max_memo) {
                         break Ok(());
@@ -1385,8 +1398,8 @@ impl<'a, 'o> Machine<'a, 'o> {
             }
             macro_rules! str_arg {
                 ($op:expr) => {{
-                    match decode_arg($op, data, &mut end) {
-                        Ok(Arg::Str { text, lossy: false }) => text,
+                    match decode_utf8($op, data, &mut end) {
+                        Ok(Some(text)) => text,
                         _ => break Ok(()),
                     }
                 }};
@@ -1397,8 +1410,11 @@ impl<'a, 'o> Machine<'a, 'o> {
                         break Ok(());
                     }
                     commit!(start, end);
-                    match self.str_node($text) {
-                        Ok(item) => self.stack.push(item),
+                    match self.input_str_node($text) {
+                        Ok(item) => {
+                            self.stack.push(item);
+                            top = Some(item);
+                        }
                         Err(halt) => break Err(halt),
                     }
                 }};
@@ -1410,7 +1426,10 @@ impl<'a, 'o> Machine<'a, 'o> {
                     }
                     commit!(start, end);
                     match self.new_node($node, 1, 0) {
-                        Ok(item) => self.stack.push(item),
+                        Ok(item) => {
+                            self.stack.push(item);
+                            top = Some(item);
+                        }
                         Err(halt) => break Err(halt),
                     }
                 }};
@@ -1422,6 +1441,7 @@ impl<'a, 'o> Machine<'a, 'o> {
                     }
                     commit!(start, end);
                     let from = self.marks.pop().expect("a mark");
+                    top = None;
                     if let Err(halt) = self.$how($op, from) {
                         break Err(halt);
                     }
@@ -1431,8 +1451,8 @@ impl<'a, 'o> Machine<'a, 'o> {
                 Op::BinInt1 => push!(Op::BinInt1, Val::Int(int_arg!(Op::BinInt1))),
                 Op::BinInt2 => push!(Op::BinInt2, Val::Int(int_arg!(Op::BinInt2))),
                 Op::BinInt => push!(Op::BinInt, Val::Int(int_arg!(Op::BinInt))),
-                Op::BinFloat => match decode_arg(Op::BinFloat, data, &mut end) {
-                    Ok(Arg::Float(f)) => push!(Op::BinFloat, Val::Float(f)),
+                Op::BinFloat => match decode_float8(Op::BinFloat, data, &mut end) {
+                    Ok(f) => push!(Op::BinFloat, Val::Float(f)),
                     _ => break Ok(()),
                 },
                 Op::NewTrue => push!(Op::NewTrue, Val::Bool(true)),
@@ -1463,8 +1483,8 @@ impl<'a, 'o> Machine<'a, 'o> {
                     }
                     self.marks.push(self.stack.len());
                 }
-                Op::EmptyDict => new_container!(Op::EmptyDict, Node::Dict(Vec::new())),
-                Op::EmptyList => new_container!(Op::EmptyList, Node::List(Vec::new())),
+                Op::EmptyDict => new_container!(Op::EmptyDict, EMPTY_DICT),
+                Op::EmptyList => new_container!(Op::EmptyList, EMPTY_LIST),
                 Op::SetItems => fill!(Op::SetItems, set_items),
                 Op::Appends => fill!(Op::Appends, extend),
                 _ => break Ok(()),
@@ -1845,15 +1865,24 @@ impl<'a, 'o> Machine<'a, 'o> {
     }
 
     fn str_node(&mut self, text: Cow<'a, str>) -> Result<Val, Halt> {
-        if !self.build {
-            if let Cow::Borrowed(s) = text {
-                if let Some(v) = self.text_val(s) {
-                    return Ok(v);
-                }
+        match text {
+            Cow::Borrowed(text) => self.input_str_node(text),
+            Cow::Owned(text) => {
+                let len = text.len();
+                self.new_node(Node::Str(CompactString::from(text)), 0, len)
             }
         }
-        let len = text.len();
-        self.new_node(Node::Str(CompactString::from(text)), 0, len)
+    }
+
+    /// [`Machine::str_node`] of a str that is a slice of the input.
+    #[inline(always)]
+    fn input_str_node(&mut self, text: &'a str) -> Result<Val, Halt> {
+        if !self.build {
+            if let Some(v) = self.text_val(text) {
+                return Ok(v);
+            }
+        }
+        self.new_node(Node::Str(CompactString::new(text)), 0, text.len())
     }
 
     /// `s`, a slice of the input, as a [`Val::Text`].

@@ -334,3 +334,27 @@ fn memoize_over_a_sparse_entry_replaces_it() {
     assert_eq!(misses.len(), 1, "{misses:?} {:?}", loaded.findings);
     assert!(misses[0].starts_with("BINGET 65"), "{misses:?}");
 }
+
+/// The quick loop remembers the value it pushed last for MEMOIZE: after SETITEMS or APPENDS
+/// pop down to their mark, the top is the container again, and that is what is memoized.
+#[test]
+fn what_is_memoized_after_a_fill_is_the_container() {
+    let cases: &[&[u8]] = &[
+        b"\x80\x04]\x94(K\x01e\x94h\x01\x86.",
+        b"\x80\x04}\x94(K\x01K\x02u\x94h\x01\x86.",
+        b"\x80\x02]q\x00(K\x01eq\x01h\x01\x86.",
+        b"\x80\x02}q\x00(K\x01K\x02ur\x01\x00\x00\x00j\x01\x00\x00\x00\x86.",
+    ];
+    for bytes in cases {
+        both_ways(bytes, &Options::default(), &format!("{bytes:?}"));
+        let loaded = crate::load_with(bytes, &Options::default());
+        // (container, container): the same object twice.
+        let root = loaded.value.root();
+        let Some(pypickle_core::Object::Tuple(items)) = loaded.value.object(root) else {
+            panic!("{bytes:?} loads a tuple: {:?}", loaded.value);
+        };
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0], items[1], "{bytes:?}: {:?}", loaded.value);
+        assert!(matches!(items[0], pypickle_core::Item::Ref(_)), "{bytes:?}");
+    }
+}

@@ -550,6 +550,42 @@ pub(crate) fn decode_int(op: Op, data: &[u8], pos: &mut usize) -> Result<i64, Ar
     }
 }
 
+/// The argument of a str opcode written with a length (SHORT_BINUNICODE, BINUNICODE,
+/// BINUNICODE8) when it is plain UTF-8: like [`decode_arg`], without building an [`Arg`].
+/// `Ok(None)` when it holds surrogates, which only [`decode_arg`] decodes.
+#[inline(always)]
+pub(crate) fn decode_utf8<'a>(
+    op: Op,
+    data: &'a [u8],
+    pos: &mut usize,
+) -> Result<Option<&'a str>, ArgError> {
+    let mut cur = Cursor { data, pos: *pos };
+    let bytes = match op.arg() {
+        ArgKind::UnicodeString1 => cur.counted(1)?,
+        ArgKind::UnicodeString4 => cur.counted(4)?,
+        ArgKind::UnicodeString8 => cur.counted(8)?,
+        _ => return Err(bad("not a counted str")),
+    };
+    let text = match decode_utf8_surrogatepass(bytes) {
+        Ok((Cow::Borrowed(text), false)) => text,
+        _ => return Ok(None),
+    };
+    *pos = cur.pos;
+    Ok(Some(text))
+}
+
+/// The argument of BINFLOAT: like [`decode_arg`], without building an [`Arg`].
+#[inline(always)]
+pub(crate) fn decode_float8(op: Op, data: &[u8], pos: &mut usize) -> Result<f64, ArgError> {
+    let mut cur = Cursor { data, pos: *pos };
+    let v = match op.arg() {
+        ArgKind::Float8 => f64::from_be_bytes(cur.fixed()?),
+        _ => return Err(bad("not an 8-byte float")),
+    };
+    *pos = cur.pos;
+    Ok(v)
+}
+
 #[inline]
 fn utf8_arg(bytes: &[u8]) -> Result<Arg<'_>, ArgError> {
     let (text, lossy) = decode_utf8_surrogatepass(bytes).map_err(bad)?;
