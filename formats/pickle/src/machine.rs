@@ -1318,8 +1318,9 @@ impl<'a, 'o> Machine<'a, 'o> {
     ///
     /// An opcode that goes through a helper that may fail or make a finding (new nodes, SETITEMS,
     /// APPENDS) is committed first with the state [`Machine::step`] would see (`at`, `pos`, the
-    /// opcode count), so that what it reports is the same. `tests/quick.rs` runs every fixture
-    /// both ways and compares.
+    /// opcode count), so that what it reports is the same. `quick_check.rs` runs every fixture,
+    /// damaged copies of them and tight limits both ways and compares; so does the fuzzing
+    /// check (`fuzz/checks.rs`) on every input.
     #[inline(never)]
     fn quick_run(&mut self) -> Result<(), Halt> {
         if self.no_quick {
