@@ -404,6 +404,8 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
     /// copied for the other records, when the sink can and every key always encodes the same
     /// (no shared-reference numbering in them).
     fn record(&mut self, table: &SharedKeys, values: &PackedItems) -> Result<(), String> {
+        // Only keys are captured, and the keys whose bytes are kept hold no dicts.
+        debug_assert!(!self.capturing);
         let ptr = Arc::as_ptr(table);
         let first = match self.last_encoded.0 == ptr {
             true => Some(self.last_encoded.1),
@@ -415,10 +417,28 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             if self.depth >= MAX_DEPTH && table.iter().any(|k| matches!(k, Item::Ref(_))) {
                 return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
             }
-            for (i, v) in values.iter().enumerate() {
-                self.sink
-                    .raw(&self.key_bytes[self.key_spans[first + i].clone()]);
-                self.item(v)?;
+            // The entries stop at the shorter of keys and values, as below.
+            for (i, v) in values.iter().take(table.len()).enumerate() {
+                let span = self.key_spans[first + i].clone();
+                self.sink.raw(&self.key_bytes[span]);
+                // Scalars straight to the sink, as `item` would write them, with no boundary
+                // before them: past its limit a streaming sink holds at most one record's
+                // scalar entries (keys whose bytes are kept here, values of 9 bytes or less).
+                match v {
+                    Item::None => self.sink.null(),
+                    Item::Bool(b) => self.sink.bool(b),
+                    Item::Int(i) => self.sink.int(i),
+                    Item::Float(f) => self.sink.float(f),
+                    // A str is written the same however often it is referenced (it is not
+                    // shareable), one level down, as `item` would.
+                    Item::Ref(id) => match self.value.get(id) {
+                        Object::Str(s) if self.depth < MAX_DEPTH => {
+                            self.sink.boundary();
+                            self.sink.text(s);
+                        }
+                        _ => self.item(v)?,
+                    },
+                }
             }
             return Ok(());
         }
