@@ -81,6 +81,7 @@ impl PackedItems {
     }
 
     /// The packed bytes.
+    #[inline]
     pub fn packed(&self) -> Packed<'_> {
         Packed(&self.chunk[self.start as usize..self.end as usize])
     }
@@ -100,6 +101,7 @@ impl PackedItems {
     }
 
     /// The items, in order.
+    #[inline]
     pub fn iter(&self) -> PackedIter<'_> {
         self.packed().iter()
     }
@@ -157,6 +159,7 @@ impl<'a> Packed<'a> {
     }
 
     /// The items, in order.
+    #[inline]
     pub fn iter(self) -> PackedIter<'a> {
         let (n, _, at) = self.header();
         PackedIter {
@@ -513,13 +516,25 @@ fn int_bytes(n: i64) -> usize {
 /// The payload bytes after `tag`.
 #[inline(always)]
 fn payload_len(tag: u8) -> usize {
-    match tag {
-        FLOAT => 8,
-        REF_FIRST..=REF_LAST => usize::from(tag - REF_FIRST) + 1,
-        INT_FIRST..=INT_LAST => usize::from(tag - INT_FIRST) + 1,
-        _ => 0,
-    }
+    usize::from(PAYLOAD_LEN[usize::from(tag)])
 }
+
+/// [`payload_len`] of every tag, looked up rather than matched (walks that skip items).
+const PAYLOAD_LEN: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut tag = 0;
+    while tag < 256 {
+        let t = tag as u8;
+        table[tag] = match t {
+            FLOAT => 8,
+            REF_FIRST..=REF_LAST => t - REF_FIRST + 1,
+            INT_FIRST..=INT_LAST => t - INT_FIRST + 1,
+            _ => 0,
+        };
+        tag += 1;
+    }
+    table
+};
 
 /// The word at `at`, of which the caller uses the low bytes (zeros past the end of `bytes`).
 #[inline(always)]
@@ -825,6 +840,19 @@ mod tests {
             .collect();
         assert_eq!(refs, want);
         assert_eq!(want.len(), 10);
+    }
+
+    #[test]
+    fn the_payload_table_gives_each_tag_its_payload() {
+        for tag in 0..=u8::MAX {
+            let want = match tag {
+                FLOAT => 8,
+                REF_FIRST..=REF_LAST => usize::from(tag - REF_FIRST) + 1,
+                INT_FIRST..=INT_LAST => usize::from(tag - INT_FIRST) + 1,
+                _ => 0,
+            };
+            assert_eq!(payload_len(tag), want, "tag {tag}");
+        }
     }
 
     #[test]

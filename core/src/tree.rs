@@ -167,6 +167,22 @@ const MAX_COUNT: u8 = 2;
 /// What the writer marks a shared object with once written (its number is kept aside).
 const WRITTEN: u8 = MAX_COUNT + 1;
 
+/// Whether `object` holds no items: [`reference_counts`] counts a reference to it where it
+/// finds it, with no trip through its stack.
+fn leaf(object: &Object) -> bool {
+    matches!(
+        object,
+        Object::BigInt(_)
+            | Object::Complex { .. }
+            | Object::Str(_)
+            | Object::Bytes(_)
+            | Object::ByteArray(_)
+            | Object::Global(_)
+            | Object::Extension(_)
+            | Object::Buffer { .. }
+    )
+}
+
 /// How many references each object reachable from the root has (the root counts as one), up
 /// to [`MAX_COUNT`].
 pub fn reference_counts(value: &Value) -> Vec<u8> {
@@ -179,11 +195,22 @@ pub fn reference_counts(value: &Value) -> Vec<u8> {
     // The key table of the records seen last, and how many of them: the keys of a table that
     // two records share are counted as shared already, and not again for each record.
     let mut table: (*const Box<[Item]>, u32) = (std::ptr::null(), 0);
-    fn push(stack: &mut Vec<ObjectId>, item: Item) {
-        if let Item::Ref(id) = item {
-            stack.push(id)
+    // A reference found: a leaf is counted at once (it holds nothing, so when it is counted
+    // makes no difference), anything else when it comes off the stack.
+    #[inline(always)]
+    fn found(objects: &[Object], counts: &mut [u8], stack: &mut Vec<ObjectId>, id: ObjectId) {
+        if leaf(&objects[id.index()]) {
+            let count = &mut counts[id.index()];
+            *count = (*count + 1).min(MAX_COUNT);
+        } else {
+            stack.push(id);
         }
     }
+    let push = |counts: &mut [u8], stack: &mut Vec<ObjectId>, item: Item| {
+        if let Item::Ref(id) = item {
+            found(objects, counts, stack, id)
+        }
+    };
     while let Some(id) = stack.pop() {
         let count = &mut counts[id.index()];
         *count = (*count + 1).min(MAX_COUNT);
@@ -202,11 +229,13 @@ pub fn reference_counts(value: &Value) -> Vec<u8> {
                     false => (ptr, 1),
                 };
                 if table.1 <= u32::from(MAX_COUNT) {
-                    keys.iter().for_each(|&k| push(&mut stack, k));
+                    keys.iter().for_each(|&k| push(&mut counts, &mut stack, k));
                 }
-                values.packed().for_each_ref(|v| stack.push(v));
+                values
+                    .packed()
+                    .for_each_ref(|v| found(objects, &mut counts, &mut stack, v));
             }
-            None => objects[id.index()].for_each_child(|c| push(&mut stack, c)),
+            None => objects[id.index()].for_each_child(|c| push(&mut counts, &mut stack, c)),
         }
     }
     counts
@@ -375,6 +404,8 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
     /// copied for the other records, when the sink can and every key always encodes the same
     /// (no shared-reference numbering in them).
     fn record(&mut self, table: &SharedKeys, values: &PackedItems) -> Result<(), String> {
+        // Only keys are captured, and the keys whose bytes are kept hold no dicts.
+        debug_assert!(!self.capturing);
         let ptr = Arc::as_ptr(table);
         let first = match self.last_encoded.0 == ptr {
             true => Some(self.last_encoded.1),
@@ -386,10 +417,28 @@ impl<'v, S: Sink> Writer<'v, '_, S> {
             if self.depth >= MAX_DEPTH && table.iter().any(|k| matches!(k, Item::Ref(_))) {
                 return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
             }
-            for (i, v) in values.iter().enumerate() {
-                self.sink
-                    .raw(&self.key_bytes[self.key_spans[first + i].clone()]);
-                self.item(v)?;
+            // The entries stop at the shorter of keys and values, as below.
+            for (i, v) in values.iter().take(table.len()).enumerate() {
+                let span = self.key_spans[first + i].clone();
+                self.sink.raw(&self.key_bytes[span]);
+                // Scalars straight to the sink, as `item` would write them, with no boundary
+                // before them: past its limit a streaming sink holds at most one record's
+                // scalar entries (keys whose bytes are kept here, values of 9 bytes or less).
+                match v {
+                    Item::None => self.sink.null(),
+                    Item::Bool(b) => self.sink.bool(b),
+                    Item::Int(i) => self.sink.int(i),
+                    Item::Float(f) => self.sink.float(f),
+                    // A str is written the same however often it is referenced (it is not
+                    // shareable), one level down, as `item` would.
+                    Item::Ref(id) => match self.value.get(id) {
+                        Object::Str(s) if self.depth < MAX_DEPTH => {
+                            self.sink.boundary();
+                            self.sink.text(s);
+                        }
+                        _ => self.item(v)?,
+                    },
+                }
             }
             return Ok(());
         }
@@ -1010,5 +1059,87 @@ pub fn judge(value: &Value, policy: &Policy) -> crate::Result<()> {
         Ok(())
     } else {
         Err(crate::Error::unsafe_content(verdict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dict;
+
+    fn index(item: Item) -> usize {
+        match item {
+            Item::Ref(id) => id.index(),
+            other => panic!("{other:?} is not a reference"),
+        }
+    }
+
+    /// The counts as a plain walk makes them: every reference through the stack.
+    fn plain_counts(value: &Value) -> Vec<u8> {
+        let mut counts = vec![0u8; value.len()];
+        let mut stack = Vec::new();
+        if let Item::Ref(id) = value.root() {
+            stack.push(id);
+        }
+        while let Some(id) = stack.pop() {
+            let count = &mut counts[id.index()];
+            *count = (*count + 1).min(MAX_COUNT);
+            if *count > 1 {
+                continue;
+            }
+            value.objects()[id.index()].for_each_child(|c| {
+                if let Item::Ref(c) = c {
+                    stack.push(c)
+                }
+            });
+        }
+        counts
+    }
+
+    /// Leaves counted where they are found, and a key table's keys counted for its first
+    /// records only, give the counts of a plain walk.
+    #[test]
+    fn reference_counts_are_those_of_a_plain_walk() {
+        let mut value = Value::new();
+        let leaves = [
+            value.push(Object::Str("once".into())),
+            value.push(Object::Str("twice".into())),
+            value.push(Object::Bytes(vec![1])),
+            value.push(Object::global("m", "f")),
+            value.push(Object::BigInt(Box::new(BigInt::from(1u128 << 90)))),
+            value.push(Object::Complex { re: 1.0, im: 2.0 }),
+            value.push(Object::ByteArray(vec![2])),
+            value.push(Object::Extension(3)),
+            value.push(Object::Buffer {
+                index: 0,
+                readonly: true,
+            }),
+        ];
+        let unreached = value.push(Object::Str("unreached".into()));
+        let key = value.push(Object::Str("k".into()));
+        let tuple_key = value.push(Object::Tuple(vec![leaves[0]]));
+        let table: SharedKeys = Arc::new(vec![key, tuple_key, Item::Int(1)].into_boxed_slice());
+        let shared_list = value.push(Object::List(vec![leaves[1], leaves[2]]));
+        let mut list = vec![leaves[1], shared_list];
+        for (i, &leaf) in leaves.iter().enumerate() {
+            let own = value.push(Object::Str(format!("r{i}").into()));
+            let values = vec![leaf, own, if i % 2 == 0 { shared_list } else { Item::None }];
+            list.push(value.push(Object::Dict(Dict::with_shared_keys(
+                table.clone(),
+                values.into(),
+            ))));
+        }
+        let root = value.push(Object::List(list));
+        value.set_root(root);
+        let counts = reference_counts(&value);
+        assert_eq!(counts, plain_counts(&value));
+        assert_eq!(counts[index(unreached)], 0);
+        assert_eq!(counts[index(leaves[1])], MAX_COUNT);
+        assert_eq!(counts[index(leaves[3])], 1);
+        // A leaf at the root.
+        let mut single = Value::new();
+        let s = single.push(Object::Str("root".into()));
+        single.set_root(s);
+        assert_eq!(reference_counts(&single), [1]);
     }
 }

@@ -89,11 +89,21 @@ impl Writer<'_> {
 }
 
 impl Writer<'_> {
+    /// A head: most are one byte (small ints, short strs, small maps), written here; the rest
+    /// out of line.
+    #[inline(always)]
     fn head(&mut self, major: u8, n: u64) {
-        let m = major << 5;
         if n < 24 {
-            self.out.push(m | n as u8);
-        } else if n <= 0xff {
+            self.out.push(major << 5 | n as u8);
+        } else {
+            self.long_head(major, n);
+        }
+    }
+
+    #[inline(never)]
+    fn long_head(&mut self, major: u8, n: u64) {
+        let m = major << 5;
+        if n <= 0xff {
             self.out.extend_from_slice(&[m | 24, n as u8]);
         } else if n <= 0xffff {
             self.out.push(m | 25);
@@ -109,14 +119,17 @@ impl Writer<'_> {
 }
 
 impl Sink for Writer<'_> {
+    #[inline]
     fn null(&mut self) {
         self.out.push(0xf6);
     }
 
+    #[inline]
     fn bool(&mut self, v: bool) {
         self.out.push(if v { 0xf5 } else { 0xf4 });
     }
 
+    #[inline]
     fn int(&mut self, v: i64) {
         if v >= 0 {
             self.head(0, v as u64);
@@ -140,47 +153,59 @@ impl Sink for Writer<'_> {
         }
     }
 
+    #[inline]
     fn float(&mut self, v: f64) {
-        self.out.push(0xfb);
-        self.out.extend_from_slice(&v.to_be_bytes());
+        let mut item = [0xfb; 9];
+        item[1..].copy_from_slice(&v.to_be_bytes());
+        self.out.extend_from_slice(&item);
     }
 
+    #[inline]
     fn text(&mut self, v: &str) {
         self.head(3, v.len() as u64);
         self.out.extend_from_slice(v.as_bytes());
     }
 
+    #[inline]
     fn bytes(&mut self, v: &[u8]) {
         self.head(2, v.len() as u64);
         self.out.extend_from_slice(v);
     }
 
+    #[inline]
     fn array(&mut self, len: usize) {
         self.head(4, len as u64);
     }
 
+    #[inline]
     fn map(&mut self, len: usize) {
         self.head(5, len as u64);
     }
 
+    #[inline]
     fn begin(&mut self, tag: Tag) {
         self.head(6, tag_number(tag));
     }
 
+    #[inline]
     fn end(&mut self) {}
 
+    #[inline]
     fn written(&self) -> Option<usize> {
         Some(self.handed + self.out.len())
     }
 
+    #[inline]
     fn since(&self, start: usize) -> &[u8] {
         &self.out[start - self.handed..]
     }
 
+    #[inline]
     fn raw(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
 
+    #[inline]
     fn boundary(&mut self) {
         if self.out.len() >= self.spill_at && self.to.is_some() {
             self.spill();
@@ -720,6 +745,129 @@ mod tests {
         assert!(t[8..].iter().all(Option::is_none), "{t:?}");
         // Read again from what the shared tables write: the same.
         assert_eq!(read_back(&read), read);
+    }
+
+    /// Records of every kind of value (each scalar at the edges of its encodings, NaN with a
+    /// payload, big ints, strs used once and twice, a list two records share, records inside
+    /// records, more than 16 values) and of keys that are not all copied (a tuple key): the
+    /// quick path for copied keys writes what dicts with their own keys write, whole or
+    /// handed on at any size.
+    #[test]
+    fn records_of_every_kind_of_value_encode_as_plain_dicts_do() {
+        let make = |shared: bool, tuple_key: bool| {
+            let mut value = Value::new();
+            let mut keys: Vec<Item> = (0..20)
+                .map(|k| value.push(Object::Str(format!("key{k}").into())))
+                .collect();
+            keys[3] = Item::Int(-100);
+            keys[4] = Item::None;
+            if tuple_key {
+                let inner = value.push(Object::Str("in".into()));
+                keys[5] = value.push(Object::Tuple(vec![inner, Item::Int(2)]));
+            }
+            let table: SharedKeys = Arc::new(keys.clone().into_boxed_slice());
+            let inner_key = value.push(Object::Str("x".into()));
+            let inner_table: SharedKeys = Arc::new(vec![inner_key].into_boxed_slice());
+            let twice = value.push(Object::Str("twice".into()));
+            let long = value.push(Object::Str("l".repeat(40).into()));
+            let shared_list = value.push(Object::List(vec![Item::Int(1), twice]));
+            let dict = |table: &SharedKeys, values: Vec<Item>| match shared {
+                true => Dict::with_shared_keys(table.clone(), values.into()),
+                false => table.iter().copied().zip(values).collect(),
+            };
+            let scalars = [
+                Item::None,
+                Item::Bool(true),
+                Item::Bool(false),
+                Item::Float(f64::from_bits(0x7ff8_0000_dead_beef)),
+                Item::Float(-0.0),
+                Item::Float(f64::INFINITY),
+                Item::Int(0),
+                Item::Int(23),
+                Item::Int(24),
+                Item::Int(255),
+                Item::Int(256),
+                Item::Int(65_536),
+                Item::Int(1 << 32),
+                Item::Int(-1),
+                Item::Int(-25),
+                Item::Int(i64::MIN),
+                Item::Int(i64::MAX),
+            ];
+            let mut list = Vec::new();
+            for i in 0..40usize {
+                let text = value.push(Object::Str(format!("user{i:06}").into()));
+                let big = value.push(Object::BigInt(Box::new(BigInt::from(i) << 80)));
+                let inside = value.push(Object::Dict(dict(
+                    &inner_table,
+                    vec![Item::Int(-(i as i64))],
+                )));
+                let mut values: Vec<Item> =
+                    (0..20).map(|k| scalars[(i + k) % scalars.len()]).collect();
+                values[i % 20] = text;
+                values[(i + 1) % 20] = big;
+                values[(i + 2) % 20] = if i % 3 == 0 { shared_list } else { twice };
+                values[(i + 3) % 20] = inside;
+                values[(i + 4) % 20] = long;
+                list.push(value.push(Object::Dict(dict(&table, values))));
+            }
+            let root = value.push(Object::List(list));
+            value.set_root(root);
+            value
+        };
+        for tuple_key in [false, true] {
+            let (shared, own) = (make(true, tuple_key), make(false, tuple_key));
+            let whole = cbor(&own);
+            assert_eq!(cbor(&shared), whole, "tuple key: {tuple_key}");
+            for spill_at in [1, 7, 64, 1000] {
+                let mut pieces = Pieces(Vec::new());
+                super::write_spilling_at(&shared, true, &mut pieces, spill_at).unwrap();
+                assert_eq!(pieces.0.concat(), whole, "handed on at {spill_at} bytes");
+            }
+        }
+    }
+
+    /// A str value of a record with copied keys, around the depth bound: written or refused
+    /// as the same dict with its own keys is. (The key is an int: a str key would be refused
+    /// first, one level up.)
+    #[test]
+    fn strs_of_records_obey_the_depth_bound() {
+        let make = |levels: usize, shared: bool| {
+            let mut value = Value::new();
+            let key = Item::Int(5);
+            let table: SharedKeys = Arc::new(vec![key].into_boxed_slice());
+            let dict = |value: &mut Value| {
+                let text = value.push(Object::Str("v".into()));
+                value.push(Object::Dict(match shared {
+                    true => Dict::with_shared_keys(table.clone(), vec![text].into()),
+                    false => Dict::from(vec![(key, text)]),
+                }))
+            };
+            let shallow = dict(&mut value);
+            let mut deep = dict(&mut value);
+            for _ in 0..levels {
+                deep = value.push(Object::List(vec![deep]));
+            }
+            let root = value.push(Object::List(vec![shallow, deep]));
+            value.set_root(root);
+            value
+        };
+        let mut refused = 0;
+        for levels in 120..130 {
+            let encode = |shared| {
+                let mut out = Vec::new();
+                encode_value(&make(levels, shared), &mut out).map(|_| out)
+            };
+            match (encode(true), encode(false)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{levels} levels"),
+                (Err(_), Err(_)) => refused += 1,
+                (a, b) => panic!("{levels} levels: {:?} against {:?}", a.is_ok(), b.is_ok()),
+            }
+        }
+        assert!(
+            refused > 0 && refused < 10,
+            "the bound lies in the range tried"
+        );
     }
 
     #[test]
