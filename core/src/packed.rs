@@ -66,15 +66,18 @@ impl PackedItems {
     {
         let items = items.into_iter();
         let size = packed_size(items.clone());
-        let mut out = Vec::with_capacity(size);
-        let mut row = RowWriter::new(&mut out, 0, items.len());
+        // Written with room to spare (an item is stored as a whole word, then cut short), then
+        // copied into an allocation of exactly its size: a reader makes hundreds of thousands.
+        let mut scratch = Vec::new();
+        let mut row = RowWriter::new(&mut scratch, 0, items.len());
         for item in items {
             row.item(item);
         }
         row.finish();
+        debug_assert_eq!(scratch.len(), size);
         let end = u32::try_from(size).expect("a sequence under 4 GiB");
         PackedItems {
-            chunk: Arc::new(out),
+            chunk: Arc::new(scratch[..].to_vec()),
             start: 0,
             end,
         }
@@ -764,6 +767,21 @@ mod tests {
                 assert!(same(packed.get(i).unwrap(), want), "n {n}, item {i}");
             }
             assert_eq!(packed.get(n), None);
+        }
+    }
+
+    /// Readers pack hundreds of thousands of records each on its own: no room to spare is kept
+    /// (the writer needs a word's worth past the last item while it writes).
+    #[test]
+    fn a_sequence_packed_on_its_own_keeps_no_spare_room() {
+        for items in [
+            samples(),
+            vec![Item::Int(299_999), Item::Float(0.5)],
+            vec![],
+        ] {
+            let packed = PackedItems::new(items);
+            assert_eq!(packed.chunk.len(), packed.heap_size());
+            assert_eq!(packed.chunk.capacity(), packed.heap_size());
         }
     }
 
