@@ -1405,28 +1405,14 @@ impl<'a, 'o> Machine<'a, 'o> {
                     }
                 }};
             }
-            macro_rules! new_str {
-                ($op:expr, $text:expr) => {{
+            // A new node, made by `$make` once the opcode is committed (it may fail or report).
+            macro_rules! new_node {
+                ($op:expr, $make:expr) => {{
                     if $op.proto() > quiet || end > watch || self.stack.len() >= max_stack {
                         break Ok(());
                     }
                     commit!(start, end);
-                    match self.input_str_node($text) {
-                        Ok(item) => {
-                            self.stack.push(item);
-                            top = Some(item);
-                        }
-                        Err(halt) => break Err(halt),
-                    }
-                }};
-            }
-            macro_rules! new_container {
-                ($op:expr, $node:expr) => {{
-                    if $op.proto() > quiet || end > watch || self.stack.len() >= max_stack {
-                        break Ok(());
-                    }
-                    commit!(start, end);
-                    match self.new_node($node, 1, 0) {
+                    match $make {
                         Ok(item) => {
                             self.stack.push(item);
                             top = Some(item);
@@ -1472,11 +1458,11 @@ impl<'a, 'o> Machine<'a, 'o> {
                 }
                 Op::ShortBinUnicode => {
                     let text = str_arg!(Op::ShortBinUnicode);
-                    new_str!(Op::ShortBinUnicode, text)
+                    new_node!(Op::ShortBinUnicode, self.input_str_node(text))
                 }
                 Op::BinUnicode => {
                     let text = str_arg!(Op::BinUnicode);
-                    new_str!(Op::BinUnicode, text)
+                    new_node!(Op::BinUnicode, self.input_str_node(text))
                 }
                 Op::Mark => {
                     if Op::Mark.proto() > quiet || end > watch || self.marks.len() >= max_stack {
@@ -1484,8 +1470,8 @@ impl<'a, 'o> Machine<'a, 'o> {
                     }
                     self.marks.push(self.stack.len());
                 }
-                Op::EmptyDict => new_container!(Op::EmptyDict, EMPTY_DICT),
-                Op::EmptyList => new_container!(Op::EmptyList, EMPTY_LIST),
+                Op::EmptyDict => new_node!(Op::EmptyDict, self.new_node(EMPTY_DICT, 1, 0)),
+                Op::EmptyList => new_node!(Op::EmptyList, self.new_node(EMPTY_LIST, 1, 0)),
                 Op::SetItems => fill!(Op::SetItems, set_items),
                 Op::Appends => fill!(Op::Appends, extend),
                 _ => break Ok(()),
