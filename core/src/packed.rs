@@ -770,6 +770,34 @@ mod tests {
         }
     }
 
+    /// The writer's typed methods pack what `item` packs; a writer dropped before it is
+    /// finished leaves the rows as they were.
+    #[test]
+    fn a_row_written_a_value_at_a_time_is_the_row_of_its_items() {
+        let items = samples();
+        let mut rows = Rows::new();
+        let whole = rows.push(items.iter().copied());
+        let mut row = rows.writer(items.len());
+        for &item in &items {
+            match item {
+                Item::None => row.none(),
+                Item::Bool(b) => row.bool(b),
+                Item::Int(n) => row.int(n),
+                Item::Float(f) => row.float(f),
+                Item::Ref(id) => row.reference(id),
+            }
+        }
+        let typed = row.finish();
+        assert_eq!(rows.get(typed).0, rows.get(whole).0);
+        let before: Vec<u8> = rows.chunks.concat();
+        let mut unfinished = rows.writer(3);
+        unfinished.int(7);
+        drop(unfinished);
+        assert_eq!(rows.chunks.concat(), before);
+        let after = rows.push([Item::Int(1)]);
+        assert_eq!(rows.get(after).iter().collect::<Vec<_>>(), [Item::Int(1)]);
+    }
+
     /// Readers pack hundreds of thousands of records each on its own: no room to spare is kept
     /// (the writer needs a word's worth past the last item while it writes).
     #[test]
