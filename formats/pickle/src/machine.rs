@@ -1150,10 +1150,6 @@ impl<'a, 'o> Machine<'a, 'o> {
         self
     }
 
-    /// Tells `release` the offset the cursor has passed, every [`RELEASE_STEP`] bytes, and
-    /// copies out of the input everything the value keeps (strs always are; bytes and long
-    /// ints are then too), so that the caller can drop the pages behind the cursor: a load of
-    /// a mapped file then holds a window of it, not the whole (see [`crate::MappedFile`]).
     /// A machine that runs every opcode through [`Machine::step`], never through
     /// [`Machine::quick_run`]: what the quick path is compared with.
     pub(crate) fn step_by_step(mut self) -> Self {
@@ -1161,6 +1157,10 @@ impl<'a, 'o> Machine<'a, 'o> {
         self
     }
 
+    /// Tells `release` the offset the cursor has passed, every [`RELEASE_STEP`] bytes, and
+    /// copies out of the input everything the value keeps (strs always are; bytes and long
+    /// ints are then too), so that the caller can drop the pages behind the cursor: a load of
+    /// a mapped file then holds a window of it, not the whole (see [`crate::MappedFile`]).
     pub(crate) fn releasing(mut self, release: &'o dyn Fn(usize)) -> Self {
         self.release = Some(release);
         self.release_at = RELEASE_STEP as u64;
