@@ -552,7 +552,8 @@ pub(crate) fn decode_int(op: Op, data: &[u8], pos: &mut usize) -> Result<i64, Ar
 
 /// The argument of a str opcode written with a length (SHORT_BINUNICODE, BINUNICODE,
 /// BINUNICODE8) when it is plain UTF-8: like [`decode_arg`], without building an [`Arg`].
-/// `Ok(None)` when it holds surrogates, which only [`decode_arg`] decodes.
+/// `Ok(None)` when it is not plain UTF-8 (lone surrogates, or bytes no decoder takes): then
+/// [`decode_arg`] decodes it or says what is wrong.
 #[inline(always)]
 pub(crate) fn decode_utf8<'a>(
     op: Op,
