@@ -167,22 +167,6 @@ const MAX_COUNT: u8 = 2;
 /// What the writer marks a shared object with once written (its number is kept aside).
 const WRITTEN: u8 = MAX_COUNT + 1;
 
-/// Whether `object` holds no items: [`reference_counts`] counts a reference to it where it
-/// finds it, with no trip through its stack.
-fn leaf(object: &Object) -> bool {
-    matches!(
-        object,
-        Object::BigInt(_)
-            | Object::Complex { .. }
-            | Object::Str(_)
-            | Object::Bytes(_)
-            | Object::ByteArray(_)
-            | Object::Global(_)
-            | Object::Extension(_)
-            | Object::Buffer { .. }
-    )
-}
-
 /// How many references each object reachable from the root has (the root counts as one), up
 /// to [`MAX_COUNT`].
 pub fn reference_counts(value: &Value) -> Vec<u8> {
@@ -195,11 +179,11 @@ pub fn reference_counts(value: &Value) -> Vec<u8> {
     // The key table of the records seen last, and how many of them: the keys of a table that
     // two records share are counted as shared already, and not again for each record.
     let mut table: (*const Box<[Item]>, u32) = (std::ptr::null(), 0);
-    // A reference found: a leaf is counted at once (it holds nothing, so when it is counted
+    // A reference found: an object that holds no items is counted at once (when it is counted
     // makes no difference), anything else when it comes off the stack.
     #[inline(always)]
     fn found(objects: &[Object], counts: &mut [u8], stack: &mut Vec<ObjectId>, id: ObjectId) {
-        if leaf(&objects[id.index()]) {
+        if !objects[id.index()].holds_items() {
             let count = &mut counts[id.index()];
             *count = (*count + 1).min(MAX_COUNT);
         } else {

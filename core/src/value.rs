@@ -378,6 +378,28 @@ impl Object {
         }
     }
 
+    /// Whether this object holds items ([`Object::for_each_child`] calls back for them): every
+    /// variant is named, so that a new one is placed here when it is added.
+    pub fn holds_items(&self) -> bool {
+        match self {
+            Object::List(_)
+            | Object::Tuple(_)
+            | Object::Set(_)
+            | Object::FrozenSet(_)
+            | Object::Dict(_)
+            | Object::Instance(_)
+            | Object::PersistentId(_) => true,
+            Object::BigInt(_)
+            | Object::Complex { .. }
+            | Object::Str(_)
+            | Object::Bytes(_)
+            | Object::ByteArray(_)
+            | Object::Global(_)
+            | Object::Extension(_)
+            | Object::Buffer { .. } => false,
+        }
+    }
+
     /// Python's type name for this object, for messages.
     pub fn type_name(&self) -> &'static str {
         match self {
