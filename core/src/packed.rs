@@ -62,10 +62,9 @@ impl PackedItems {
     pub fn new<I>(items: I) -> Self
     where
         I: IntoIterator<Item = Item>,
-        I::IntoIter: ExactSizeIterator + Clone,
+        I::IntoIter: ExactSizeIterator,
     {
         let items = items.into_iter();
-        let size = packed_size(items.clone());
         // Written with room to spare (an item is stored as a whole word, then cut short), then
         // copied into an allocation of exactly its size: a reader makes hundreds of thousands.
         let mut scratch = Vec::new();
@@ -74,8 +73,7 @@ impl PackedItems {
             row.item(item);
         }
         row.finish();
-        debug_assert_eq!(scratch.len(), size);
-        let end = u32::try_from(size).expect("a sequence under 4 GiB");
+        let end = u32::try_from(scratch.len()).expect("a sequence under 4 GiB");
         PackedItems {
             chunk: Arc::new(scratch[..].to_vec()),
             start: 0,
@@ -358,12 +356,6 @@ impl Iterator for PackedIter<'_> {
 
 impl ExactSizeIterator for PackedIter<'_> {}
 
-/// How many bytes `items` take packed.
-fn packed_size(items: impl ExactSizeIterator<Item = Item>) -> usize {
-    let n = items.len();
-    varint_size(n as u64) + 4 * (n.saturating_sub(1) / STRIDE) + items.map(item_len).sum::<usize>()
-}
-
 /// A row being packed at the end of a chunk ([`Rows::writer`]), an item at a time. Room for
 /// the most the row may take is made (zeroed) first and cut back when it is finished, so that
 /// items are written by index, not pushed byte by byte. A writer dropped unfinished leaves the
@@ -484,25 +476,10 @@ fn most_bytes(n: usize) -> usize {
     MAX_VARINT + 4 * (n.saturating_sub(1) / STRIDE) + MAX_ITEM * n
 }
 
-fn varint_size(n: u64) -> usize {
-    (64 - n.leading_zeros() as usize).max(1).div_ceil(7)
-}
-
 /// The most bytes a varint takes, and the room an item is given: a tag and a whole word (the
 /// payload is written as a word, then cut short).
 const MAX_VARINT: usize = 10;
 const MAX_ITEM: usize = 1 + 8;
-
-/// How many bytes [`put_item`] writes for `item`.
-fn item_len(item: Item) -> usize {
-    match item {
-        Item::Float(_) => 9,
-        Item::Ref(id) => 1 + ref_bytes(id),
-        Item::Int(-32..=191) => 1,
-        Item::Int(n) => 1 + int_bytes(n),
-        Item::None | Item::Bool(_) => 1,
-    }
-}
 
 /// The bytes an id needs, 1 to 4.
 #[inline(always)]
